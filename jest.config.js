@@ -1,0 +1,11 @@
+/** Tests are TypeScript, transpiled (not type-checked: `npm run typecheck` does that) by ts-jest as ESM. */
+export default {
+  testEnvironment: 'node',
+  extensionsToTreatAsEsm: ['.ts'],
+  moduleNameMapper: {'^(\\.{1,2}/.*)\\.js$': '$1'},
+  transform: {'^.+\\.ts$': ['ts-jest', {useESM: true, isolatedModules: true, diagnostics: false}]},
+  testMatch: ['<rootDir>/test/**/*.test.ts'],
+  setupFiles: ['<rootDir>/test/helpers/setup-console.ts'],
+  testTimeout: 120_000,
+  reporters: ['default', '<rootDir>/test/helpers/summary-reporter.cjs'],
+}

@@ -1,0 +1,63 @@
+import {Command} from '@oclif/core'
+
+import {type Zenith, openZenith} from '../context.js'
+import {ZenithError} from '../errors.js'
+import type {OnProgress} from '../progress.js'
+import {recoverInterrupted} from '../recovery.js'
+import {progressRenderer} from './progress.js'
+
+/**
+ * Owns what every command shares: --json, ZENITH_HOME and the store, repair of work a killed
+ * command left behind, progress on stderr, and turning errors into exit codes and
+ * `{"error": {code, message, hint}}`.
+ */
+export abstract class BaseCommand extends Command {
+  static override enableJsonFlag = true
+  private zenithPromise?: Promise<Zenith>
+
+  /** The opened ZENITH_HOME; opening it also repairs what an interrupted command left. */
+  protected openZenith(): Promise<Zenith> {
+    this.zenithPromise ??= openZenith().then(async (zenith) => {
+      for (const repair of await recoverInterrupted(zenith)) {
+        process.stderr.write(`Repaired ${repair.item}: ${repair.action}.\n`)
+      }
+
+      return zenith
+    })
+    return this.zenithPromise
+  }
+
+  protected get progress(): OnProgress {
+    return progressRenderer({json: this.jsonEnabled()})
+  }
+
+  protected override async catch(error: Error & {exitCode?: number; oclif?: {exit?: number}; code?: string}): Promise<void> {
+    // this.exit() and --help/--version signal through errors oclif must see.
+    if (error.code === 'EEXIT' || error.oclif?.exit === 0) throw error
+    const failure = describeFailure(error)
+    process.exitCode = failure.exitCode
+    if (this.jsonEnabled()) {
+      this.logJson({error: {code: failure.code, message: failure.message, hint: failure.hint}})
+      return
+    }
+
+    process.stderr.write(`Error: ${failure.message}\n`)
+    if (failure.hint) process.stderr.write(`Hint: ${failure.hint}\n`)
+    if (failure.code === 'BUG' && process.env.DEBUG) process.stderr.write(`${error.stack}\n`)
+  }
+}
+
+function describeFailure(error: Error & {oclif?: {exit?: number}}): {code: string; message: string; hint?: string; exitCode: number} {
+  if (error instanceof ZenithError) return {code: error.code, message: error.message, hint: error.hint, exitCode: error.exitCode}
+  if (error.oclif?.exit !== undefined) {
+    // A parse error from oclif (unknown flag, missing argument): the user's input.
+    return {code: 'INVALID_ARGUMENT', message: error.message.split('\n')[0], hint: error.message.split('\n').slice(1).join(' ').trim() || 'See --help.', exitCode: 2}
+  }
+
+  return {
+    code: 'BUG',
+    message: `zenith hit an unexpected error: ${error.message}`,
+    hint: 'This is a bug in zenith; run again with DEBUG=1 for the stack trace and report it.',
+    exitCode: 1,
+  }
+}

@@ -1,0 +1,24 @@
+/** Human sizes as in the proposal's tables: 0G, 5.1G, 812M. */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'K', 'M', 'G', 'T', 'P']
+  let value = bytes
+  let unit = 0
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024
+    unit++
+  }
+
+  const digits = value >= 10 || unit === 0 ? 0 : 1
+  return `${value.toFixed(digits)}${units[unit]}`
+}
+
+/** Aligned columns, a header row first; the last column is not padded. */
+export function renderTable(headers: string[], rows: string[][]): string {
+  const widths = headers.map((header, i) => Math.max(header.length, ...rows.map((row) => (row[i] ?? '').length)))
+  const line = (cells: string[]) => cells.map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ').trimEnd()
+  return [line(headers), ...rows.map((row) => line(row))].join('\n')
+}
+
+export function formatRate(bytes: number, seconds: number): string {
+  return `${formatBytes(seconds > 0 ? bytes / seconds : 0)}/s`
+}

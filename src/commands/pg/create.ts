@@ -1,0 +1,29 @@
+import {Args, Flags} from '@oclif/core'
+
+import {BaseCommand} from '../../cli/base-command.js'
+import {createPg} from '../../pg/lifecycle.js'
+
+export default class PgCreate extends BaseCommand {
+  static override description = 'Create a data directory in a storage and start postgres on it'
+  static override examples = [
+    '<%= config.bin %> pg create',
+    '<%= config.bin %> pg create dev --port 5440 --set shared_buffers=256MB',
+    '<%= config.bin %> pg create scratch -s fastdisk --no-start',
+  ]
+
+  static override args = {name: Args.string({description: 'name of the new pg (default pgdata<N>)'})}
+  static override flags = {
+    storage: Flags.string({char: 's', description: 'storage to create it in', default: 'local'}),
+    start: Flags.boolean({description: 'start postgres after creating it', default: true, allowNo: true}),
+    port: Flags.integer({description: 'TCP port (default: the first free one from 5432)'}),
+    set: Flags.string({description: 'postgres setting key=value (repeatable)', multiple: true}),
+  }
+
+  async run() {
+    const {args, flags} = await this.parse(PgCreate)
+    const zenith = await this.openZenith()
+    const pg = await createPg(zenith, {name: args.name, storage: flags.storage, port: flags.port, settings: flags.set, start: flags.start, onProgress: this.progress})
+    this.log(pg.status === 'running' ? `Started postgres on ${pg.endpoint}` : `Created ${pg.name} (not started)`)
+    return pg
+  }
+}

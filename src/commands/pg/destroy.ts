@@ -1,0 +1,18 @@
+import {Args, Flags} from '@oclif/core'
+
+import {BaseCommand} from '../../cli/base-command.js'
+import {destroyPg} from '../../pg/lifecycle.js'
+
+export default class PgDestroy extends BaseCommand {
+  static override description = 'Stop a pg and remove its data directory'
+  static override examples = ['<%= config.bin %> pg destroy dev', '<%= config.bin %> pg destroy dev --force   # also destroys its snapshots']
+  static override args = {name: Args.string({description: 'pg to destroy', required: true})}
+  static override flags = {force: Flags.boolean({char: 'f', description: 'also destroy the snapshots of this pg'})}
+
+  async run() {
+    const {args, flags} = await this.parse(PgDestroy)
+    const result = await destroyPg(await this.openZenith(), args.name, {force: flags.force, onProgress: this.progress})
+    this.log(`Destroyed ${result.name}${result.snapshotsDestroyed.length > 0 ? ` and its snapshots ${result.snapshotsDestroyed.join(', ')}` : ''}`)
+    return result
+  }
+}

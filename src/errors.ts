@@ -1,0 +1,77 @@
+/**
+ * Errors split by who can fix them: `ZenithError` is for the user (bad input, a busy port, a
+ * missing binary), `ExternalCommandError` is a tool we ran that failed, anything else is a bug.
+ */
+
+/** Stable exit codes, documented in README.md; scripts rely on them. */
+export const EXIT_CODES = {
+  BUG: 1,
+  USAGE: 2,
+  NOT_FOUND: 3,
+  CONFLICT: 4,
+  STATE: 5,
+  ENVIRONMENT: 6,
+  INTEGRITY: 7,
+  EXTERNAL: 8,
+  INTERRUPTED: 130,
+} as const
+
+export type ErrorCode =
+  | 'INVALID_NAME' | 'INVALID_ARGUMENT' | 'INVALID_REF'
+  | 'PG_NOT_FOUND' | 'SNAPSHOT_NOT_FOUND' | 'STORAGE_NOT_FOUND' | 'PITR_NOT_FOUND'
+  | 'NAME_TAKEN' | 'PORT_IN_USE' | 'PG_RUNNING' | 'PG_NOT_RUNNING' | 'PG_BUSY' | 'HAS_DEPENDENTS' | 'STORAGE_IN_USE'
+  | 'STORE_CORRUPT' | 'STORE_TOO_NEW' | 'STORE_LOCK_TIMEOUT' | 'INCOMPLETE_OPERATION'
+  | 'PG_BINARIES_NOT_FOUND' | 'PG_VERSION_MISMATCH' | 'NOT_ENOUGH_DISK_SPACE' | 'STORAGE_UNSUPPORTED' | 'PERMISSION_DENIED'
+  | 'NO_FREE_PORT' | 'PG_START_FAILED'
+  | 'CHECKSUM_MISMATCH' | 'ARCHIVE_INVALID' | 'SOURCE_UNREACHABLE' | 'REMOTE_CONFLICT' | 'AUTH_FAILED'
+  | 'EXTERNAL_COMMAND_FAILED' | 'INTERRUPTED'
+
+const EXIT_BY_CODE: Record<ErrorCode, number> = {
+  INVALID_NAME: EXIT_CODES.USAGE, INVALID_ARGUMENT: EXIT_CODES.USAGE, INVALID_REF: EXIT_CODES.USAGE,
+  PG_NOT_FOUND: EXIT_CODES.NOT_FOUND, SNAPSHOT_NOT_FOUND: EXIT_CODES.NOT_FOUND,
+  STORAGE_NOT_FOUND: EXIT_CODES.NOT_FOUND, PITR_NOT_FOUND: EXIT_CODES.NOT_FOUND,
+  NAME_TAKEN: EXIT_CODES.CONFLICT, PORT_IN_USE: EXIT_CODES.CONFLICT, PG_RUNNING: EXIT_CODES.CONFLICT,
+  PG_NOT_RUNNING: EXIT_CODES.CONFLICT, PG_BUSY: EXIT_CODES.CONFLICT, HAS_DEPENDENTS: EXIT_CODES.CONFLICT,
+  STORAGE_IN_USE: EXIT_CODES.CONFLICT, REMOTE_CONFLICT: EXIT_CODES.CONFLICT,
+  STORE_CORRUPT: EXIT_CODES.STATE, STORE_TOO_NEW: EXIT_CODES.STATE, STORE_LOCK_TIMEOUT: EXIT_CODES.STATE,
+  INCOMPLETE_OPERATION: EXIT_CODES.STATE,
+  PG_BINARIES_NOT_FOUND: EXIT_CODES.ENVIRONMENT, PG_VERSION_MISMATCH: EXIT_CODES.ENVIRONMENT,
+  NOT_ENOUGH_DISK_SPACE: EXIT_CODES.ENVIRONMENT, STORAGE_UNSUPPORTED: EXIT_CODES.ENVIRONMENT,
+  PERMISSION_DENIED: EXIT_CODES.ENVIRONMENT, NO_FREE_PORT: EXIT_CODES.ENVIRONMENT,
+  PG_START_FAILED: EXIT_CODES.ENVIRONMENT, SOURCE_UNREACHABLE: EXIT_CODES.ENVIRONMENT,
+  AUTH_FAILED: EXIT_CODES.ENVIRONMENT,
+  CHECKSUM_MISMATCH: EXIT_CODES.INTEGRITY, ARCHIVE_INVALID: EXIT_CODES.INTEGRITY,
+  EXTERNAL_COMMAND_FAILED: EXIT_CODES.EXTERNAL,
+  INTERRUPTED: EXIT_CODES.INTERRUPTED,
+}
+
+export class ZenithError extends Error {
+  override readonly name = 'ZenithError'
+  constructor(readonly code: ErrorCode, message: string, readonly hint?: string) {
+    super(message)
+  }
+
+  get exitCode(): number {
+    return EXIT_BY_CODE[this.code]
+  }
+}
+
+/** A program we ran (initdb, pg_ctl, btrfs, ...) failed: keep what it said so the user can act. */
+export class ExternalCommandError extends ZenithError {
+  constructor(readonly command: string, readonly args: readonly string[], readonly stderrTail: string, exitCode?: number) {
+    super('EXTERNAL_COMMAND_FAILED',
+      `${command} ${args.join(' ')} failed${exitCode === undefined ? '' : ` with exit code ${exitCode}`}` +
+        (stderrTail ? `:\n${stderrTail}` : ''),
+      'The output above comes from the command zenith ran; fix its cause and retry.')
+  }
+}
+
+export function isZenithError(error: unknown, code?: ErrorCode): error is ZenithError {
+  return error instanceof ZenithError && (code === undefined || error.code === code)
+}
+
+/** Last lines of a tool's stderr: enough to act on, short enough for one screen. */
+export function tail(text: string | undefined, lines = 8): string {
+  if (!text) return ''
+  return text.trim().split('\n').slice(-lines).join('\n')
+}

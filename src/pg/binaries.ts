@@ -1,0 +1,92 @@
+import {access, readdir, realpath} from 'node:fs/promises'
+import {constants} from 'node:fs'
+import path from 'node:path'
+
+import {execa} from 'execa'
+
+import {ZenithError} from '../errors.js'
+
+export interface PgBinaries {
+  dir: string
+  major: number
+  version: string
+  path(tool: PgTool): string
+}
+
+export type PgTool = 'initdb' | 'pg_ctl' | 'postgres' | 'psql' | 'pg_basebackup' | 'pg_dump' | 'pg_dumpall' | 'pg_restore' |
+  'pg_controldata' | 'pg_verifybackup' | 'pg_amcheck' | 'pg_isready' | 'pg_waldump' | 'pg_receivewal' | 'pg_resetwal'
+
+const found = new Map<string, PgBinaries | undefined>()
+
+/**
+ * Finds postgres binaries, in this order: ZENITH_PG_BIN, `pg_config --bindir`, the PATH, then the
+ * usual install places (Debian /usr/lib/postgresql/N/bin, RHEL /usr/pgsql-N/bin, Homebrew).
+ * With `major`, only binaries of that major version will do (a snapshot's PG_VERSION).
+ */
+export async function findPgBinaries(major?: number): Promise<PgBinaries> {
+  const candidates = await candidateDirs()
+  const seen: PgBinaries[] = []
+  for (const dir of candidates) {
+    const binaries = await probe(dir)
+    if (!binaries) continue
+    if (major === undefined || binaries.major === major) return binaries
+    seen.push(binaries)
+  }
+
+  if (major !== undefined && seen.length > 0) {
+    throw new ZenithError('PG_VERSION_MISMATCH',
+      `This data needs PostgreSQL ${major}, but only ${[...new Set(seen.map((b) => b.major))].join(', ')} is installed here.`,
+      `Install PostgreSQL ${major} (Debian/Ubuntu: apt-get install postgresql-${major}; macOS: brew install postgresql@${major}) or point ZENITH_PG_BIN at its bin directory.`)
+  }
+
+  const wanted = major ?? 15
+  throw new ZenithError('PG_BINARIES_NOT_FOUND',
+    `No PostgreSQL${major === undefined ? '' : ` ${major}`} server binaries (initdb, pg_ctl, postgres) were found.`,
+    `Install them (Debian/Ubuntu: apt-get install postgresql-${wanted}; RHEL: dnf install postgresql${wanted}-server; macOS: brew install postgresql@${wanted}) or set ZENITH_PG_BIN to their directory.`)
+}
+
+async function candidateDirs(): Promise<string[]> {
+  const dirs: string[] = []
+  if (process.env.ZENITH_PG_BIN) return [process.env.ZENITH_PG_BIN]
+  const pgConfig = await execa('pg_config', ['--bindir'], {reject: false}).catch(() => undefined)
+  if (pgConfig && pgConfig.exitCode === 0 && typeof pgConfig.stdout === 'string') dirs.push(pgConfig.stdout.trim())
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) if (dir) dirs.push(dir)
+  dirs.push(...await versionedDirs('/usr/lib/postgresql', (v) => path.join('/usr/lib/postgresql', v, 'bin')))
+  dirs.push(...await versionedDirs('/usr', (v) => path.join('/usr', v, 'bin'), /^pgsql-(\d+)$/))
+  for (const brew of ['/opt/homebrew/opt', '/usr/local/opt']) {
+    dirs.push(...await versionedDirs(brew, (v) => path.join(brew, v, 'bin'), /^postgresql@(\d+)$/))
+  }
+
+  return [...new Set(dirs)]
+}
+
+/** Subfolders of `parent` whose names carry a major version, newest first. */
+async function versionedDirs(parent: string, toDir: (entry: string) => string, pattern = /^(\d+)$/): Promise<string[]> {
+  const entries = await readdir(parent).catch(() => [] as string[])
+  return entries
+    .map((entry) => ({entry, match: pattern.exec(entry)}))
+    .filter((item) => item.match)
+    .sort((a, b) => Number(b.match![1]) - Number(a.match![1]))
+    .map((item) => toDir(item.entry))
+}
+
+async function probe(dir: string): Promise<PgBinaries | undefined> {
+  if (found.has(dir)) return found.get(dir)
+  let result: PgBinaries | undefined
+  try {
+    for (const tool of ['initdb', 'pg_ctl', 'postgres']) await access(path.join(dir, tool), constants.X_OK)
+    // /usr/local/bin/postgres may be a link into the real bin directory, which has every tool.
+    const binDir = path.dirname(await realpath(path.join(dir, 'postgres')))
+    const {stdout} = await execa(path.join(binDir, 'postgres'), ['--version'])
+    const match = /(\d+)(?:\.(\d+))?/.exec(stdout)
+    if (match) {
+      result = {dir: binDir, major: Number(match[1]), version: match[0], path: (tool) => path.join(binDir, tool)}
+    }
+  } catch {
+    // Not a postgres bin directory (or a broken one): keep looking.
+    result = undefined
+  }
+
+  found.set(dir, result)
+  return result
+}

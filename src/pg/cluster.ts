@@ -1,0 +1,186 @@
+import {randomBytes} from 'node:crypto'
+import {appendFile, chmod, lstat, mkdir, open, readFile, readdir, readlink, rm, writeFile} from 'node:fs/promises'
+import path from 'node:path'
+import {setTimeout as sleep} from 'node:timers/promises'
+
+import {execa} from 'execa'
+
+import {ExternalCommandError, ZenithError, tail} from '../errors.js'
+import {isAlive} from '../state/lock.js'
+import type {PgBinaries} from './binaries.js'
+import {type OsUser, asUser, giveTo} from './os-user.js'
+
+/** One postgres data directory and how to run the server on it. */
+export interface Cluster {
+  dataDir: string
+  port: number
+  socketDir: string
+  logFile: string
+  osUser?: OsUser
+  binaries: PgBinaries
+  settings: Record<string, string>
+}
+
+export type ClusterStatus = 'running' | 'stopped' | 'crashed'
+
+const ZENITH_CONF = 'zenith.conf'
+const INCLUDE_LINE = `include_if_exists = '${ZENITH_CONF}'\t# added by zenith: port, sockets and --set values`
+
+export async function initCluster(cluster: Cluster, password: string): Promise<void> {
+  await mkdir(path.dirname(cluster.logFile), {recursive: true, mode: 0o711})
+  const pwfile = path.join(path.dirname(cluster.logFile), `.pw.${process.pid}.${randomBytes(4).toString('hex')}`)
+  await writeFile(pwfile, password + '\n', {mode: 0o600})
+  await giveTo(cluster.osUser, pwfile)
+  try {
+    await run(cluster, 'initdb', [
+      '-D', cluster.dataDir, '-U', 'postgres', '--pwfile', pwfile, '-E', 'UTF8', '--locale', 'C',
+      '--auth-local', 'trust', '--auth-host', 'scram-sha-256',
+    ])
+  } finally {
+    await rm(pwfile, {force: true})
+  }
+}
+
+/**
+ * zenith's own settings live in `zenith.conf`, included at the end of postgresql.conf, so a
+ * snapshot imported from another server keeps its configuration and still gets our port and
+ * sockets. Values are quoted for postgresql.conf; keys are checked by `validateSetting`.
+ */
+export async function writeZenithConf(cluster: Cluster): Promise<void> {
+  const lines = [
+    '# Written by zenith before every start; edit with `zenith pg create --set` (changes here are overwritten).',
+    `port = ${cluster.port}`,
+    `listen_addresses = '${quote(cluster.settings.listen_addresses ?? 'localhost')}'`,
+    `unix_socket_directories = '${quote(cluster.socketDir)}'`,
+    ...Object.entries(cluster.settings).filter(([key]) => key !== 'listen_addresses').map(([key, value]) => `${key} = '${quote(value)}'`),
+  ]
+  const file = path.join(cluster.dataDir, ZENITH_CONF)
+  await writeFile(file, lines.join('\n') + '\n', {mode: 0o600})
+  await giveTo(cluster.osUser, file)
+  const mainConf = path.join(cluster.dataDir, 'postgresql.conf')
+  const text = await readFile(mainConf, 'utf8').catch(() => '')
+  if (!text.includes(INCLUDE_LINE)) {
+    if (text === '') {
+      await writeFile(mainConf, INCLUDE_LINE + '\n', {mode: 0o600})
+      await giveTo(cluster.osUser, mainConf)
+    } else {
+      await appendFile(mainConf, `\n${INCLUDE_LINE}\n`)
+    }
+  }
+}
+
+export function validateSetting(pair: string): [string, string] {
+  const eq = pair.indexOf('=')
+  const key = eq === -1 ? '' : pair.slice(0, eq).trim()
+  const value = eq === -1 ? '' : pair.slice(eq + 1)
+  if (!/^[A-Za-z_][A-Za-z0-9_.]*$/.test(key)) {
+    throw new ZenithError('INVALID_ARGUMENT', `"${pair}" is not a setting.`, 'Write --set key=value, for example --set shared_buffers=256MB.')
+  }
+
+  if (/[\n\r\0]/.test(value)) throw new ZenithError('INVALID_ARGUMENT', `The value of ${key} contains a line break.`, 'Settings are single-line values.')
+  if (key === 'port' || key === 'unix_socket_directories') {
+    throw new ZenithError('INVALID_ARGUMENT', `${key} is managed by zenith.`, key === 'port' ? 'Use --port N.' : 'zenith keeps sockets in a short private folder.')
+  }
+
+  return [key, value]
+}
+
+export async function startCluster(cluster: Cluster, timeoutSeconds = 600): Promise<void> {
+  await prepareSocketDir(cluster)
+  await prepareLogFile(cluster)
+  await waitForLeftoverProcesses(cluster.dataDir)
+  await writeZenithConf(cluster)
+  const args = ['start', '-D', cluster.dataDir, '-l', cluster.logFile, '-w', '-t', String(timeoutSeconds), '-s']
+  const [command, fullArgs] = asUser(cluster.osUser, cluster.binaries.path('pg_ctl'), args)
+  const result = await execa(command, fullArgs, {reject: false, cwd: '/', stdin: 'ignore'})
+  if (result.exitCode !== 0) {
+    const log = await readFile(cluster.logFile, 'utf8').catch(() => '')
+    throw new ZenithError('PG_START_FAILED', `postgres did not start on ${cluster.dataDir}:\n${tail(log || result.stderr, 12)}`,
+      `See the whole log with \`zenith pg logs\` (${cluster.logFile}).`)
+  }
+}
+
+export async function stopCluster(cluster: Pick<Cluster, 'dataDir' | 'osUser' | 'binaries'>, mode: 'smart' | 'fast' | 'immediate' = 'fast'): Promise<void> {
+  const args = ['stop', '-D', cluster.dataDir, '-m', mode, '-w', '-t', '300', '-s']
+  const [command, fullArgs] = asUser(cluster.osUser, cluster.binaries.path('pg_ctl'), args)
+  const result = await execa(command, fullArgs, {reject: false, cwd: '/', stdin: 'ignore'})
+  if (result.exitCode !== 0 && (await clusterStatus(cluster.dataDir)).status === 'running') {
+    throw new ExternalCommandError('pg_ctl', args, tail(result.stderr), result.exitCode)
+  }
+}
+
+/** Read from the real process, not from the store: postmaster.pid and whether its pid lives. */
+export async function clusterStatus(dataDir: string): Promise<{status: ClusterStatus; pid?: number}> {
+  let text: string
+  try {
+    text = await readFile(path.join(dataDir, 'postmaster.pid'), 'utf8')
+  } catch {
+    return {status: 'stopped'}
+  }
+
+  const pid = Number(text.split('\n')[0])
+  if (pid > 0 && isAlive(pid) && await isPostgresProcess(pid)) return {status: 'running', pid}
+  return {status: 'crashed', pid: pid || undefined}
+}
+
+async function isPostgresProcess(pid: number): Promise<boolean> {
+  if (process.platform !== 'linux') return true
+  const comm = await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')
+  return /postgres|postmaster/.test(comm)
+}
+
+/**
+ * After a postmaster is killed, its backends notice and exit within moments; until they do the
+ * shared memory is still attached and a new postmaster refuses to start.
+ */
+async function waitForLeftoverProcesses(dataDir: string): Promise<void> {
+  if (process.platform !== 'linux') return
+  for (let i = 0; i < 100; i++) {
+    if (!(await anyProcessIn(dataDir))) return
+    await sleep(100)
+  }
+}
+
+async function anyProcessIn(dataDir: string): Promise<boolean> {
+  const entries = await readdir('/proc').catch(() => [] as string[])
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue
+    const cwd = await readlink(`/proc/${entry}/cwd`).catch(() => '')
+    if (cwd === dataDir) return true
+  }
+
+  return false
+}
+
+async function prepareSocketDir(cluster: Cluster): Promise<void> {
+  await mkdir(cluster.socketDir, {recursive: true, mode: 0o700})
+  const info = await lstat(cluster.socketDir)
+  const expectedUid = cluster.osUser?.uid ?? process.getuid?.()
+  if (info.isSymbolicLink() || !info.isDirectory()) {
+    throw new ZenithError('PERMISSION_DENIED', `${cluster.socketDir} is not a directory zenith made.`, `Remove it (rm -rf ${cluster.socketDir}) and retry.`)
+  }
+
+  if (cluster.osUser) await giveTo(cluster.osUser, cluster.socketDir)
+  else if (expectedUid !== undefined && info.uid !== expectedUid) {
+    throw new ZenithError('PERMISSION_DENIED', `${cluster.socketDir} belongs to another user.`, `Remove it (rm -rf ${cluster.socketDir}) and retry.`)
+  }
+
+  await chmod(cluster.socketDir, 0o700)
+}
+
+async function prepareLogFile(cluster: Cluster): Promise<void> {
+  await mkdir(path.dirname(cluster.logFile), {recursive: true, mode: 0o711})
+  const handle = await open(cluster.logFile, 'a', 0o640)
+  await handle.close()
+  await giveTo(cluster.osUser, cluster.logFile)
+}
+
+async function run(cluster: Cluster, tool: 'initdb', args: string[]): Promise<void> {
+  const [command, fullArgs] = asUser(cluster.osUser, cluster.binaries.path(tool), args)
+  const result = await execa(command, fullArgs, {reject: false, cwd: '/', stdin: 'ignore'})
+  if (result.exitCode !== 0) throw new ExternalCommandError(tool, args, tail(result.stderr), result.exitCode)
+}
+
+function quote(value: string): string {
+  return value.replaceAll('\\', '\\\\').replaceAll("'", "''")
+}

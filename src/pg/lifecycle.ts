@@ -1,0 +1,255 @@
+import {randomBytes} from 'node:crypto'
+import {chmod} from 'node:fs/promises'
+import path from 'node:path'
+
+import {type Zenith, DEFAULT_STORAGE, localStorage} from '../context.js'
+import {ZenithError} from '../errors.js'
+import type {OnProgress} from '../progress.js'
+import {silent} from '../progress.js'
+import {isAlive} from '../state/lock.js'
+import {validateName} from '../state/names.js'
+import type {PgRecord, StoreData} from '../state/schema.js'
+import {findPgBinaries} from './binaries.js'
+import {type Cluster, type ClusterStatus, clusterStatus, initCluster, startCluster, stopCluster, validateSetting} from './cluster.js'
+import {type OsUser, giveTo, pgOsUser} from './os-user.js'
+import {allocatePort, checkPortFree, isPortFree} from './ports.js'
+
+export type PgStatus = ClusterStatus | 'creating' | 'busy'
+
+export interface PgInfo {
+  name: string
+  role: string
+  storage: string
+  status: PgStatus
+  port: number
+  endpoint: string
+  usedBytes: number
+  dataDir: string
+  logFile: string
+  pgVersion: number
+  createdAt: string
+  origin?: {snapshot: string; cow: boolean}
+  settings: Record<string, string>
+  checkouts: number
+}
+
+export interface CreatePgOptions {
+  name?: string
+  storage?: string
+  port?: number
+  settings?: string[]
+  start?: boolean
+  onProgress?: OnProgress
+  /** Fills the new, empty volume instead of initdb (used by clones of snapshots). */
+  fill?: (target: {storage: string; volume: string; dataDir: string}) => Promise<{pgVersion: number; origin: PgRecord['origin']}>
+}
+
+/** initdb into a storage and, unless told otherwise, start postgres on it. */
+export async function createPg(zenith: Zenith, options: CreatePgOptions = {}): Promise<PgInfo> {
+  const onProgress = options.onProgress ?? silent
+  const settings = Object.fromEntries((options.settings ?? []).map((pair) => validateSetting(pair)))
+  if (options.name !== undefined) validateName('pg', options.name)
+  if (options.port !== undefined) await checkPortFree(options.port)
+  const binaries = options.fill ? undefined : await findPgBinaries()
+  const osUser = await pgOsUser()
+
+  const record = await zenith.store.update(async (data) => {
+    const storage = localStorage(data, options.storage ?? DEFAULT_STORAGE)
+    const name = options.name ?? nextDefaultName(data)
+    if (data.pgs[name]) throw new ZenithError('NAME_TAKEN', `A pg named "${name}" already exists.`, 'Choose another name, or destroy it first with `zenith pg destroy`.')
+    const port = options.port ?? await allocatePort(Object.values(data.pgs).map((pg) => pg.port))
+    const holder = Object.values(data.pgs).find((pg) => pg.port === port)
+    if (holder) throw new ZenithError('PORT_IN_USE', `Port ${port} belongs to pg "${holder.name}".`, 'Choose another port with --port, or leave it out to get a free one.')
+    const pg: PgRecord = {
+      name, storage: storage.name, volume: name, port, role: 'primary', osUser: osUser?.name,
+      password: randomBytes(18).toString('base64url'), settings, pgVersion: binaries?.major ?? 0,
+      createdAt: new Date().toISOString(), checkouts: 0, state: 'creating', pid: process.pid,
+    }
+    data.pgs[name] = pg
+    return pg
+  })
+
+  const storage = localStorage(await zenith.store.read(), record.storage)
+  const dataDir = storage.volumePath(record.volume)
+  try {
+    if (options.fill) {
+      const filled = await options.fill({storage: storage.name, volume: record.volume, dataDir})
+      record.pgVersion = filled.pgVersion
+      record.origin = filled.origin
+    } else {
+      onProgress({type: 'step', message: `Initializing ${record.name} in storage ${storage.name}`})
+      await storage.createVolume(record.volume)
+      await giveTo(osUser, dataDir)
+      await chmod(dataDir, 0o700)
+      await initCluster(clusterOf(zenith, record, dataDir, binaries!, osUser), record.password)
+    }
+
+    await zenith.store.update((data) => {
+      data.pgs[record.name] = {...record, state: 'ready', pid: undefined}
+    })
+  } catch (error) {
+    await storage.removeVolume(record.volume).catch(() => undefined)
+    await zenith.store.update((data) => {
+      if (data.pgs[record.name]?.pid === process.pid) delete data.pgs[record.name]
+    })
+    throw error
+  }
+
+  if (options.start !== false) return startPg(zenith, record.name, {onProgress})
+  return showPg(zenith, record.name)
+}
+
+export async function startPg(zenith: Zenith, name: string, options: {port?: number; onProgress?: OnProgress} = {}): Promise<PgInfo> {
+  const {pg, dataDir} = await readyPg(zenith, name)
+  const {status} = await clusterStatus(dataDir)
+  if (status === 'running') throw new ZenithError('PG_RUNNING', `pg "${name}" is already running on localhost:${pg.port}.`, `Stop it first (zenith pg stop ${name}) or use \`zenith pg restart ${name}\`.`)
+  const port = options.port ?? pg.port
+  if (options.port !== undefined && options.port !== pg.port) {
+    await zenith.store.update((data) => {
+      const holder = Object.values(data.pgs).find((other) => other.port === port && other.name !== name)
+      if (holder) throw new ZenithError('PORT_IN_USE', `Port ${port} belongs to pg "${holder.name}".`, 'Choose another port.')
+      data.pgs[name].port = port
+    })
+  }
+
+  if (!(await isPortFree(port))) {
+    throw new ZenithError('PORT_IN_USE', `Port ${port} of pg "${name}" is in use by another process.`,
+      `Find it with \`ss -ltnp 'sport = :${port}'\` and stop it, or start on another port: zenith pg start ${name} --port N.`)
+  }
+
+  const binaries = await findPgBinaries(pg.pgVersion)
+  options.onProgress?.({type: 'step', message: `Starting postgres on ${name}`})
+  await startCluster(clusterOf(zenith, {...pg, port}, dataDir, binaries, await pgOsUser()))
+  return showPg(zenith, name)
+}
+
+export async function stopPg(zenith: Zenith, name: string, options: {mode?: 'fast' | 'immediate' | 'smart'; onProgress?: OnProgress} = {}): Promise<PgInfo> {
+  const {pg, dataDir} = await readyPg(zenith, name)
+  const {status} = await clusterStatus(dataDir)
+  if (status !== 'running') {
+    throw new ZenithError('PG_NOT_RUNNING', `pg "${name}" is not running${status === 'crashed' ? ' (it crashed)' : ''}.`,
+      status === 'crashed' ? `Start it again with \`zenith pg start ${name}\`; postgres recovers on start.` : `Start it with \`zenith pg start ${name}\`.`)
+  }
+
+  options.onProgress?.({type: 'step', message: `Stopping postgres on ${name}`})
+  await stopCluster({dataDir, osUser: await pgOsUser(), binaries: await findPgBinaries(pg.pgVersion)}, options.mode ?? 'fast')
+  return showPg(zenith, name)
+}
+
+export async function restartPg(zenith: Zenith, name: string, options: {mode?: 'fast' | 'immediate'; onProgress?: OnProgress} = {}): Promise<PgInfo> {
+  const {dataDir} = await readyPg(zenith, name)
+  if ((await clusterStatus(dataDir)).status === 'running') await stopPg(zenith, name, options)
+  return startPg(zenith, name, options)
+}
+
+export async function destroyPg(zenith: Zenith, name: string, options: {force?: boolean; onProgress?: OnProgress} = {}): Promise<{name: string; snapshotsDestroyed: string[]}> {
+  const {pg} = await readyPg(zenith, name)
+  const snapshots = await zenith.store.update((data) => {
+    const current = data.pgs[name]
+    if (!current || current.state !== 'ready') throw busy(name, current)
+    const owned = Object.values(data.snapshots).filter((snapshot) => snapshot.pg === name).map((snapshot) => snapshot.name)
+    if (owned.length > 0 && !options.force) {
+      throw new ZenithError('HAS_DEPENDENTS', `pg "${name}" has snapshots: ${owned.join(', ')}.`,
+        `Destroy them first (zenith snapshot destroy ...), or pass --force to destroy them with the pg.`)
+    }
+
+    current.state = 'destroying'
+    current.pid = process.pid
+    return owned
+  })
+  await finishDestroy(zenith, pg, options.onProgress)
+  return {name, snapshotsDestroyed: snapshots}
+}
+
+/** Stops and removes a pg marked `destroying`, with its snapshots; safe to run again. */
+export async function finishDestroy(zenith: Zenith, pg: PgRecord, onProgress: OnProgress = silent): Promise<void> {
+  const data = await zenith.store.read()
+  const storage = localStorage(data, pg.storage)
+  const dataDir = storage.volumePath(pg.volume)
+  if ((await clusterStatus(dataDir)).status === 'running') {
+    onProgress({type: 'step', message: `Stopping postgres on ${pg.name}`})
+    await stopCluster({dataDir, osUser: await pgOsUser(), binaries: await findPgBinaries(pg.pgVersion)}, 'immediate')
+  }
+
+  onProgress({type: 'step', message: `Removing ${pg.name}`})
+  for (const snapshot of Object.values(data.snapshots).filter((item) => item.pg === pg.name)) {
+    await localStorage(data, snapshot.storage).removeSnapshot(snapshot.volume)
+  }
+
+  await storage.removeVolume(pg.volume)
+  await zenith.store.update((current) => {
+    for (const snapshot of Object.values(current.snapshots)) if (snapshot.pg === pg.name) delete current.snapshots[snapshot.name]
+    delete current.pgs[pg.name]
+  })
+}
+
+export async function listPgs(zenith: Zenith): Promise<PgInfo[]> {
+  const data = await zenith.store.read()
+  return Promise.all(Object.values(data.pgs).sort((a, b) => a.name.localeCompare(b.name)).map((pg) => describe(zenith, data, pg)))
+}
+
+export async function showPg(zenith: Zenith, name: string): Promise<PgInfo> {
+  const data = await zenith.store.read()
+  return describe(zenith, data, pgRecord(data, name))
+}
+
+export async function pgUrl(zenith: Zenith, name: string, database = 'postgres'): Promise<string> {
+  const pg = pgRecord(await zenith.store.read(), name)
+  return `postgresql://postgres:${encodeURIComponent(pg.password)}@localhost:${pg.port}/${encodeURIComponent(database)}`
+}
+
+/** Connection settings for libpq clients (psql, pg_dump, the pg module). */
+export async function pgConnection(zenith: Zenith, name: string): Promise<{host: string; port: number; user: string; password: string; database: string}> {
+  const pg = pgRecord(await zenith.store.read(), name)
+  return {host: 'localhost', port: pg.port, user: 'postgres', password: pg.password, database: 'postgres'}
+}
+
+export function logFileOf(zenith: Zenith, name: string): string {
+  return path.join(zenith.logDir, `${name}.log`)
+}
+
+export function pgRecord(data: StoreData, name: string): PgRecord {
+  const pg = data.pgs[name]
+  if (!pg) {
+    const known = Object.keys(data.pgs)
+    throw new ZenithError('PG_NOT_FOUND', `There is no pg named "${name}".`,
+      known.length > 0 ? `Known pgs: ${known.join(', ')} (zenith pg list).` : 'Create one with `zenith pg create`.')
+  }
+
+  return pg
+}
+
+export function clusterOf(zenith: Zenith, pg: PgRecord, dataDir: string, binaries: Cluster['binaries'], osUser: OsUser | undefined): Cluster {
+  return {dataDir, port: pg.port, socketDir: zenith.socketDir, logFile: logFileOf(zenith, pg.name), osUser, binaries, settings: pg.settings}
+}
+
+async function readyPg(zenith: Zenith, name: string): Promise<{pg: PgRecord; dataDir: string}> {
+  const data = await zenith.store.read()
+  const pg = pgRecord(data, name)
+  if (pg.state !== 'ready') throw busy(name, pg)
+  return {pg, dataDir: localStorage(data, pg.storage).volumePath(pg.volume)}
+}
+
+function busy(name: string, pg: PgRecord | undefined): ZenithError {
+  if (!pg) return new ZenithError('PG_NOT_FOUND', `There is no pg named "${name}".`, 'See `zenith pg list`.')
+  const alive = pg.pid !== undefined && isAlive(pg.pid)
+  return alive
+    ? new ZenithError('PG_BUSY', `pg "${name}" is busy (${pg.state} by process ${pg.pid}).`, 'Wait for that command to finish.')
+    : new ZenithError('INCOMPLETE_OPERATION', `pg "${name}" was left ${pg.state} by a command that was interrupted.`, 'Run any zenith command again (e.g. `zenith pg list`) to repair it.')
+}
+
+function nextDefaultName(data: StoreData): string {
+  for (let n = 1; ; n++) if (!data.pgs[`pgdata${n}`]) return `pgdata${n}`
+}
+
+async function describe(zenith: Zenith, data: StoreData, pg: PgRecord): Promise<PgInfo> {
+  const storage = localStorage(data, pg.storage)
+  const dataDir = storage.volumePath(pg.volume)
+  const status: PgStatus = pg.state === 'creating' ? 'creating' : pg.state === 'ready' ? (await clusterStatus(dataDir)).status : 'busy'
+  const used = status === 'creating' ? 0 : (await storage.sizeOf({volume: pg.volume}).catch(() => ({bytes: 0}))).bytes
+  return {
+    name: pg.name, role: pg.role, storage: pg.storage, status, port: pg.port, endpoint: `localhost:${pg.port}`,
+    usedBytes: used, dataDir, logFile: logFileOf(zenith, pg.name), pgVersion: pg.pgVersion, createdAt: pg.createdAt,
+    origin: pg.origin, settings: pg.settings, checkouts: pg.checkouts,
+  }
+}

@@ -1,0 +1,45 @@
+import {chown} from 'node:fs/promises'
+
+import {execa} from 'execa'
+
+import {ZenithError} from '../errors.js'
+
+export interface OsUser {
+  name: string
+  uid: number
+  gid: number
+}
+
+const cache = new Map<string, OsUser>()
+
+export function runningAsRoot(): boolean {
+  return typeof process.getuid === 'function' && process.getuid() === 0
+}
+
+/** The unprivileged user postgres runs as when zenith is root (postgres refuses to run as root). */
+export async function pgOsUser(): Promise<OsUser | undefined> {
+  if (!runningAsRoot()) return undefined
+  const name = process.env.ZENITH_PG_USER || 'postgres'
+  const cached = cache.get(name)
+  if (cached) return cached
+  const result = await execa('id', ['-u', name], {reject: false})
+  const group = await execa('id', ['-g', name], {reject: false})
+  if (result.exitCode !== 0 || group.exitCode !== 0) {
+    throw new ZenithError('PERMISSION_DENIED', `zenith runs as root, and postgres refuses to; the OS user "${name}" to run it as does not exist.`,
+      `Create it (useradd --system ${name}) or set ZENITH_PG_USER to an existing unprivileged user.`)
+  }
+
+  const user = {name, uid: Number(result.stdout), gid: Number(group.stdout)}
+  cache.set(name, user)
+  return user
+}
+
+/** The command line that runs `command` as `user` (unchanged when zenith is not root). */
+export function asUser(user: OsUser | undefined, command: string, args: string[]): [string, string[]] {
+  if (!user) return [command, args]
+  return ['runuser', ['-u', user.name, '--', command, ...args]]
+}
+
+export async function giveTo(user: OsUser | undefined, file: string): Promise<void> {
+  if (user) await chown(file, user.uid, user.gid)
+}

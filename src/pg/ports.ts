@@ -1,0 +1,49 @@
+import net from 'node:net'
+
+import {ZenithError} from '../errors.js'
+
+export const FIRST_PORT = 5432
+const LAST_PORT = 65_000
+
+/** True when nothing listens on `port` on the loopback addresses postgres binds to. */
+export async function isPortFree(port: number): Promise<boolean> {
+  for (const host of ['127.0.0.1', '::1']) {
+    const result = await tryBind(port, host)
+    if (result === 'in-use') return false
+  }
+
+  return true
+}
+
+function tryBind(port: number, host: string): Promise<'free' | 'in-use' | 'no-address'> {
+  return new Promise((resolve) => {
+    const server = net.createServer()
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      // A machine without IPv6 loopback cannot have a listener there either.
+      resolve(error.code === 'EADDRNOTAVAIL' || error.code === 'EAFNOSUPPORT' ? 'no-address' : 'in-use')
+    })
+    server.listen({port, host, exclusive: true}, () => server.close(() => resolve('free')))
+  })
+}
+
+/** The first port from `start` up that no other pg holds and nothing on the machine listens on. */
+export async function allocatePort(taken: Iterable<number>, start = FIRST_PORT): Promise<number> {
+  const held = new Set(taken)
+  for (let port = start; port <= LAST_PORT; port++) {
+    if (held.has(port)) continue
+    if (await isPortFree(port)) return port
+  }
+
+  throw new ZenithError('NO_FREE_PORT', `No free TCP port from ${start} to ${LAST_PORT}.`, 'Stop or destroy pgs you no longer need, or pass --port.')
+}
+
+export async function checkPortFree(port: number, owner?: string): Promise<void> {
+  if (!Number.isInteger(port) || port < 1 || port > 65_535) {
+    throw new ZenithError('INVALID_ARGUMENT', `Port ${port} is not a TCP port.`, 'Use a number from 1024 to 65535.')
+  }
+
+  if (!(await isPortFree(port))) {
+    throw new ZenithError('PORT_IN_USE', `Port ${port} is already in use by another process${owner ? ` (wanted by ${owner})` : ''}.`,
+      `Find it with \`ss -ltnp 'sport = :${port}'\`, stop it, or choose another port with --port.`)
+  }
+}

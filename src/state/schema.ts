@@ -1,0 +1,84 @@
+/** The metadata store's records. Bump SCHEMA_VERSION (and add a migration) when a shape changes. */
+export const SCHEMA_VERSION = 1
+
+export type StorageType = 'local' | 'btrfs' | 'zfs' | 's3' | 'dir'
+/** How a storage makes a copy of a data directory; detected once when the storage is attached. */
+export type CopyMethod = 'btrfs' | 'reflink' | 'copy'
+
+export interface StorageRecord {
+  name: string
+  type: StorageType
+  /** Local folder for local/btrfs/dir storages. */
+  path?: string
+  /** The user's -c key=value options (never secrets). */
+  options: Record<string, string>
+  copyMethod?: CopyMethod
+  createdAt: string
+}
+
+export type PgRole = 'primary' | `replica-${number}`
+
+export interface PgRecord {
+  name: string
+  storage: string
+  /** Folder name of its data directory (a volume) inside the storage. */
+  volume: string
+  port: number
+  role: PgRole
+  /** OS user postgres runs as (set when zenith runs as root). */
+  osUser?: string
+  /** Password of the `postgres` role for TCP connections; the store file is 0600. */
+  password: string
+  settings: Record<string, string>
+  pgVersion: number
+  createdAt: string
+  /** Number of checkouts so far: the next one saves CURRENT as HEAD{checkouts}. */
+  checkouts: number
+  /** The snapshot it was created from, if any, and whether it shares blocks with it. */
+  origin?: {snapshot: string; cow: boolean}
+  /** `ready` unless a command is working on it; `pid` names that command's process. */
+  state: 'creating' | 'ready' | 'checkout' | 'destroying'
+  pid?: number
+}
+
+export type SnapshotMethod = 'fs-snapshot' | 'backup-api' | 'stopped-copy' | 'checkout' | 'import'
+
+export interface SnapshotRecord {
+  /** `pg@tag` for snapshots of a pg, a bare name for imported ones. */
+  name: string
+  pg?: string
+  tag?: string
+  storage: string
+  /** Folder name of the snapshot inside the storage. */
+  volume: string
+  /** The snapshot this one was made on top of (a pg's origin), if any. */
+  parent?: string
+  method: SnapshotMethod
+  pgVersion: number
+  /** Logical size of the data directory when the snapshot was taken. */
+  logicalBytes: number
+  createdAt: string
+  state: 'creating' | 'ready' | 'destroying'
+  pid?: number
+}
+
+export interface PitrRecord {
+  name: string
+  pg: string
+  storage: string
+  ttlSeconds?: number
+  sizeLimitBytes?: number
+  createdAt: string
+}
+
+export interface StoreData {
+  version: number
+  storages: Record<string, StorageRecord>
+  pgs: Record<string, PgRecord>
+  snapshots: Record<string, SnapshotRecord>
+  pitr: Record<string, PitrRecord>
+}
+
+export function emptyStore(): StoreData {
+  return {version: SCHEMA_VERSION, storages: {}, pgs: {}, snapshots: {}, pitr: {}}
+}
