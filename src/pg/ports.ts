@@ -2,7 +2,8 @@ import net from 'node:net'
 
 import {ZenithError} from '../errors.js'
 
-export const FIRST_PORT = 5432
+/** ZENITH_FIRST_PORT moves the search (e.g. to keep parallel test runs apart). */
+export const FIRST_PORT = Number(process.env.ZENITH_FIRST_PORT) || 5432
 const LAST_PORT = 65_000
 
 /** True when nothing listens on `port` on the loopback addresses postgres binds to. */
