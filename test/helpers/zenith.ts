@@ -1,0 +1,86 @@
+import {mkdtemp, rm} from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+import {execa} from 'execa'
+import pg from 'pg'
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
+export const BIN = path.join(ROOT, 'bin', 'run.js')
+export const isRoot = process.getuid?.() === 0
+
+export interface RunResult {
+  exitCode: number
+  stdout: string
+  stderr: string
+  json: any
+}
+
+/**
+ * A temporary ZENITH_HOME and a way to run the built CLI in it. `firstPort` keeps test files
+ * that run at the same time on different ports.
+ */
+export class TestHome {
+  private constructor(readonly home: string, readonly firstPort: number) {}
+
+  static async create(firstPort: number, parent = os.tmpdir()): Promise<TestHome> {
+    const home = await mkdtemp(path.join(parent, 'zenith-test-'))
+    return new TestHome(home, firstPort)
+  }
+
+  env(extra: Record<string, string> = {}): Record<string, string> {
+    return {ZENITH_HOME: this.home, ZENITH_FIRST_PORT: String(this.firstPort), ...extra}
+  }
+
+  /** Runs `zenith ...args`; never throws on a non-zero exit (tests assert on it). */
+  async run(args: string[], options: {env?: Record<string, string>; input?: string} = {}): Promise<RunResult> {
+    const result = await execa('node', [BIN, ...args], {
+      env: this.env(options.env), reject: false, input: options.input, stdin: options.input === undefined ? 'ignore' : undefined,
+    })
+    let json: unknown
+    if (args.includes('--json')) {
+      try {
+        json = JSON.parse(String(result.stdout))
+      } catch {
+        json = undefined
+      }
+    }
+
+    return {exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr), json}
+  }
+
+  /** Like run, but fails the test with zenith's output when the command fails. */
+  async ok(args: string[], options: {env?: Record<string, string>; input?: string} = {}): Promise<RunResult> {
+    const result = await this.run(args, options)
+    if (result.exitCode !== 0) throw new Error(`zenith ${args.join(' ')} exited ${result.exitCode}\n${result.stdout}\n${result.stderr}`)
+    return result
+  }
+
+  /** Stops every pg of this home (immediately) and removes the home. */
+  async destroy(): Promise<void> {
+    const list = await this.run(['pg', 'list', '--json'])
+    for (const item of (list.json ?? []) as Array<{name: string; status: string}>) {
+      if (item.status === 'running') await this.run(['pg', 'stop', item.name, '--mode', 'immediate'])
+    }
+
+    await rm(this.home, {recursive: true, force: true}).catch(async () => {
+      // btrfs subvolumes in a home need `btrfs subvolume delete`; the storage does it.
+      await execa('rm', ['-rf', this.home], {reject: false})
+    })
+  }
+
+  async url(name: string): Promise<string> {
+    return (await this.ok(['pg', 'url', name])).stdout.trim()
+  }
+
+  async query<T = Record<string, unknown>>(name: string, sql: string): Promise<T[]> {
+    const client = new pg.Client({connectionString: await this.url(name)})
+    await client.connect()
+    try {
+      return (await client.query(sql)).rows as T[]
+    } finally {
+      await client.end()
+    }
+  }
+}
