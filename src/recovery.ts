@@ -1,5 +1,6 @@
 import {type Zenith, localStorage} from './context.js'
 import {finishDestroy} from './pg/lifecycle.js'
+import {finishCheckout} from './snapshot/checkout.js'
 import {isAlive} from './state/lock.js'
 
 export interface Repair {
@@ -45,6 +46,20 @@ export async function recoverInterrupted(zenith: Zenith): Promise<Repair[]> {
     } else if (pg.state === 'destroying') {
       await finishDestroy(zenith, pg)
       repairs.push({item: pg.name, action: 'finished destroying the pg'})
+    } else if (pg.state === 'checkout' && pg.checkout) {
+      // Roll forward: the old CURRENT is saved (or saved again) as HEAD{n} before the rollback.
+      await finishCheckout(zenith, pg, pg.checkout)
+      repairs.push({item: pg.name, action: `finished the interrupted checkout to ${pg.checkout.target} (old state kept as ${pg.checkout.head}); postgres is stopped, start it with \`zenith pg start ${pg.name}\``})
+    } else {
+      // `snapshot` (the snapshot's own record is repaired above) or a checkout without journal.
+      await zenith.store.update((current) => {
+        const record = current.pgs[pg.name]
+        if (record && record.pid === pg.pid) {
+          record.state = 'ready'
+          delete record.pid
+        }
+      })
+      repairs.push({item: pg.name, action: `released it from an interrupted ${pg.state}`})
     }
   }
 

@@ -24,6 +24,20 @@ export interface Cluster {
 export type ClusterStatus = 'running' | 'stopped' | 'crashed'
 
 const ZENITH_CONF = 'zenith.conf'
+const ZENITH_HBA = 'zenith_hba.conf'
+/**
+ * Access rules of every pg zenith runs: the unix socket (in a 0700 folder of the postgres OS
+ * user) is trusted; TCP needs the password, and only loopback is listened on unless asked.
+ */
+const HBA_RULES = [
+  '# Written by zenith before every start (override with --set hba_file=/path).',
+  'local   all          all                  trust',
+  'local   replication  all                  trust',
+  'host    all          all  127.0.0.1/32    scram-sha-256',
+  'host    all          all  ::1/128         scram-sha-256',
+  'host    replication  all  127.0.0.1/32    scram-sha-256',
+  'host    replication  all  ::1/128         scram-sha-256',
+]
 const INCLUDE_LINE = `include_if_exists = '${ZENITH_CONF}'\t# added by zenith: port, sockets and --set values`
 
 export async function initCluster(cluster: Cluster, password: string): Promise<void> {
@@ -52,11 +66,15 @@ export async function writeZenithConf(cluster: Cluster): Promise<void> {
     `port = ${cluster.port}`,
     `listen_addresses = '${quote(cluster.settings.listen_addresses ?? 'localhost')}'`,
     `unix_socket_directories = '${quote(cluster.socketDir)}'`,
+    `hba_file = '${quote(path.join(cluster.dataDir, ZENITH_HBA))}'`,
     ...Object.entries(cluster.settings).filter(([key]) => key !== 'listen_addresses').map(([key, value]) => `${key} = '${quote(value)}'`),
   ]
   const file = path.join(cluster.dataDir, ZENITH_CONF)
   await writeFile(file, lines.join('\n') + '\n', {mode: 0o600})
   await giveTo(cluster.osUser, file)
+  const hba = path.join(cluster.dataDir, ZENITH_HBA)
+  await writeFile(hba, HBA_RULES.join('\n') + '\n', {mode: 0o600})
+  await giveTo(cluster.osUser, hba)
   const mainConf = path.join(cluster.dataDir, 'postgresql.conf')
   const text = await readFile(mainConf, 'utf8').catch(() => '')
   if (!text.includes(INCLUDE_LINE)) {
@@ -97,6 +115,21 @@ export async function startCluster(cluster: Cluster, timeoutSeconds = 600): Prom
     const log = await readFile(cluster.logFile, 'utf8').catch(() => '')
     throw new ZenithError('PG_START_FAILED', `postgres did not start on ${cluster.dataDir}:\n${tail(log || result.stderr, 12)}`,
       `See the whole log with \`zenith pg logs\` (${cluster.logFile}).`)
+  }
+}
+
+/** Sets the `postgres` role's password over the trusted unix socket (data imported from elsewhere). */
+export async function setSuperuserPassword(cluster: Cluster, password: string): Promise<void> {
+  const {default: pg} = await import('pg')
+  const client = new pg.Client({host: cluster.socketDir, port: cluster.port, user: 'postgres', database: 'template1'})
+  try {
+    await client.connect()
+    await client.query(`alter role postgres with login password '${password.replaceAll("'", "''")}'`)
+  } catch (error) {
+    throw new ZenithError('PG_START_FAILED', `postgres started on ${cluster.dataDir}, but zenith could not set the password of the role "postgres": ${(error as Error).message}`,
+      'The data has no usable "postgres" superuser role; connect with `zenith pg psql` as another role and create it.')
+  } finally {
+    await client.end().catch(() => undefined)
   }
 }
 

@@ -10,7 +10,7 @@ import {isAlive} from '../state/lock.js'
 import {validateName} from '../state/names.js'
 import type {PgRecord, StoreData} from '../state/schema.js'
 import {findPgBinaries} from './binaries.js'
-import {type Cluster, type ClusterStatus, clusterStatus, initCluster, startCluster, stopCluster, validateSetting} from './cluster.js'
+import {type Cluster, type ClusterStatus, clusterStatus, initCluster, setSuperuserPassword, startCluster, stopCluster, validateSetting} from './cluster.js'
 import {type OsUser, giveTo, pgOsUser} from './os-user.js'
 import {allocatePort, checkPortFree, isPortFree} from './ports.js'
 
@@ -41,7 +41,7 @@ export interface CreatePgOptions {
   start?: boolean
   onProgress?: OnProgress
   /** Fills the new, empty volume instead of initdb (used by clones of snapshots). */
-  fill?: (target: {storage: string; volume: string; dataDir: string}) => Promise<{pgVersion: number; origin: PgRecord['origin']}>
+  fill?: (target: {storage: string; volume: string; dataDir: string}) => Promise<{pgVersion: number; origin: PgRecord['origin']; password?: string}>
 }
 
 /** initdb into a storage and, unless told otherwise, start postgres on it. */
@@ -76,6 +76,10 @@ export async function createPg(zenith: Zenith, options: CreatePgOptions = {}): P
       const filled = await options.fill({storage: storage.name, volume: record.volume, dataDir})
       record.pgVersion = filled.pgVersion
       record.origin = filled.origin
+      record.base = filled.origin?.snapshot
+      // Data from elsewhere has its own role passwords: ours is set on the first start.
+      if (filled.password) record.password = filled.password
+      else record.passwordPending = true
     } else {
       onProgress({type: 'step', message: `Initializing ${record.name} in storage ${storage.name}`})
       await storage.createVolume(record.volume)
@@ -119,7 +123,15 @@ export async function startPg(zenith: Zenith, name: string, options: {port?: num
 
   const binaries = await findPgBinaries(pg.pgVersion)
   options.onProgress?.({type: 'step', message: `Starting postgres on ${name}`})
-  await startCluster(clusterOf(zenith, {...pg, port}, dataDir, binaries, await pgOsUser()))
+  const cluster = clusterOf(zenith, {...pg, port}, dataDir, binaries, await pgOsUser())
+  await startCluster(cluster)
+  if (pg.passwordPending) {
+    await setSuperuserPassword(cluster, pg.password)
+    await zenith.store.update((data) => {
+      delete data.pgs[name].passwordPending
+    })
+  }
+
   return showPg(zenith, name)
 }
 

@@ -36,9 +36,24 @@ export interface PgRecord {
   checkouts: number
   /** The snapshot it was created from, if any, and whether it shares blocks with it. */
   origin?: {snapshot: string; cow: boolean}
+  /** The snapshot its current data descends from (origin, then the last checkout target). */
+  base?: string
+  /** Set when the data came from elsewhere: the password is set on the next start. */
+  passwordPending?: boolean
   /** `ready` unless a command is working on it; `pid` names that command's process. */
-  state: 'creating' | 'ready' | 'checkout' | 'destroying'
+  state: 'creating' | 'ready' | 'snapshot' | 'checkout' | 'destroying'
   pid?: number
+  /** The journal of a checkout in progress, so a killed one can be finished. */
+  checkout?: CheckoutJournal
+}
+
+export interface CheckoutJournal {
+  target: string
+  /** `pg@HEAD{n}`: where the old CURRENT is saved, and its folder. */
+  head: string
+  headVolume: string
+  stage: 'started' | 'saved' | 'restored'
+  wasRunning: boolean
 }
 
 export type SnapshotMethod = 'fs-snapshot' | 'backup-api' | 'stopped-copy' | 'checkout' | 'import'
@@ -60,6 +75,8 @@ export interface SnapshotRecord {
   createdAt: string
   state: 'creating' | 'ready' | 'destroying'
   pid?: number
+  /** The `postgres` role's password inside this data (for snapshots of zenith pgs). */
+  password?: string
 }
 
 export interface PitrRecord {

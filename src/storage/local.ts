@@ -51,19 +51,35 @@ export class LocalFolderStorage implements LocalStorage {
     return target
   }
 
-  async snapshotVolume(volume: string, snapshot: string): Promise<void> {
+  async snapshotVolume(volume: string, snapshot: string, prepare?: (dir: string) => Promise<void>): Promise<void> {
     await this.ensureLayout()
     const source = this.volumePath(volume)
     const target = this.snapshotPath(snapshot)
     await this.refuseExisting(target)
     if (this.copyMethod === 'btrfs') {
-      // One atomic, crash-consistent image; created in place because a read-only subvolume
-      // cannot be moved to another folder afterwards.
-      await btrfs(['subvolume', 'snapshot', '-r', source, target])
+      // One atomic, crash-consistent image, made read-only after `prepare`; created in place
+      // because a read-only subvolume cannot be moved to another folder.
+      if (!prepare) {
+        await btrfs(['subvolume', 'snapshot', '-r', source, target])
+        return
+      }
+
+      await btrfs(['subvolume', 'snapshot', source, target])
+      try {
+        await prepare(target)
+        await btrfs(['property', 'set', '-ts', target, 'ro', 'true'])
+      } catch (error) {
+        await this.removeTree(target).catch(() => undefined)
+        throw error
+      }
+
       return
     }
 
-    await this.build(target, (scratch) => copyTree(source, scratch, this.copyMethod === 'reflink' ? 'always' : 'never'))
+    await this.build(target, async (scratch) => {
+      await copyTree(source, scratch, this.copyMethod === 'reflink' ? 'always' : 'never')
+      await prepare?.(scratch)
+    })
   }
 
   async cloneSnapshot(snapshot: string, volume: string, mode: 'thin' | 'full'): Promise<void> {
@@ -134,7 +150,7 @@ export class LocalFolderStorage implements LocalStorage {
     await this.ensureLayout()
     const stats = await statfs(this.root)
     return {
-      usedBytes: await diskUsage(this.root),
+      usedBytes: this.copyMethod === 'btrfs' ? await btrfsUsage(this.root) : await diskUsage(this.root),
       freeBytes: stats.bavail * stats.bsize,
       totalBytes: stats.blocks * stats.bsize,
     }
@@ -251,11 +267,27 @@ async function btrfsExclusiveBytes(target: string): Promise<number | undefined> 
   return Number.isFinite(exclusive) ? exclusive : undefined
 }
 
-/** `cp -a` keeps owners, modes and times; `--reflink=always` shares blocks or fails. */
-async function copyTree(source: string, target: string, reflink: 'always' | 'never', intoExisting = false): Promise<void> {
+/**
+ * `cp -a` keeps owners, modes and times; `--reflink=always` shares blocks or fails. Files that
+ * vanish during the copy of a running data directory (temporary files, stats) are not an error:
+ * postgres recreates them, as pg_basebackup also assumes.
+ */
+export async function copyTree(source: string, target: string, reflink: 'always' | 'never' | 'auto', intoExisting = false): Promise<void> {
   const args = ['-a', `--reflink=${reflink}`, intoExisting ? `${source}/.` : source, target]
   const result = await execa('cp', args, {reject: false})
-  if (result.exitCode !== 0) throw new ExternalCommandError('cp', args, tail(result.stderr), result.exitCode)
+  if (result.exitCode === 0) return
+  const problems = result.stderr.split('\n').filter((line) => line.trim() !== '' && !/No such file or directory/.test(line))
+  if (problems.length > 0 || !/No such file or directory/.test(result.stderr)) {
+    throw new ExternalCommandError('cp', args, tail(result.stderr), result.exitCode)
+  }
+}
+
+/** Blocks really used under a btrfs folder: shared extents counted once. */
+async function btrfsUsage(target: string): Promise<number> {
+  const result = await execa('btrfs', ['filesystem', 'du', '-s', '--raw', target], {reject: false})
+  const fields = result.stdout.trim().split('\n').at(-1)?.trim().split(/\s+/) ?? []
+  const used = Number(fields[1]) + Number(fields[2])
+  return Number.isFinite(used) ? used : diskUsage(target)
 }
 
 export async function diskUsage(target: string): Promise<number> {

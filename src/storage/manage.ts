@@ -1,6 +1,14 @@
+import {mkdir, stat} from 'node:fs/promises'
+import path from 'node:path'
+
+import {execa} from 'execa'
+
 import type {Zenith} from '../context.js'
-import {localStorage, storageRecord} from '../context.js'
+import {DEFAULT_STORAGE, localStorage, storageRecord} from '../context.js'
+import {ZenithError} from '../errors.js'
+import {validateName} from '../state/names.js'
 import type {StorageRecord} from '../state/schema.js'
+import {detectCopyMethod, isOnBtrfs} from './local.js'
 
 export interface StorageInfo {
   name: string
@@ -37,4 +45,66 @@ async function describeStorage(zenith: Zenith, record: StorageRecord): Promise<S
     pgs: Object.values(data.pgs).filter((pg) => pg.storage === record.name).map((pg) => pg.name).sort(),
     snapshots: Object.values(data.snapshots).filter((snapshot) => snapshot.storage === record.name).map((snapshot) => snapshot.name).sort(),
   }
+}
+
+/**
+ * `storage attach -t local|btrfs -n NAME -c path=...`: a folder for data directories and
+ * snapshots. A btrfs storage must be on btrfs; it gets quota groups so snapshot sizes are exact
+ * (`-c quota=off` to skip). What the filesystem can do is detected once, here.
+ */
+export async function attachLocalStorage(zenith: Zenith, options: {name: string; type: 'local' | 'btrfs'; options: Record<string, string>}): Promise<StorageInfo> {
+  validateName('storage', options.name)
+  const folder = options.options.path
+  if (!folder || !path.isAbsolute(folder)) {
+    throw new ZenithError('INVALID_ARGUMENT', `A ${options.type} storage needs an absolute path.`, `Pass -c path=/absolute/folder, e.g. zenith storage attach -t ${options.type} -n ${options.name} -c path=/mnt/data`)
+  }
+
+  const unknown = Object.keys(options.options).filter((key) => !['path', 'quota'].includes(key))
+  if (unknown.length > 0) throw new ZenithError('INVALID_ARGUMENT', `Unknown option${unknown.length > 1 ? 's' : ''} for a ${options.type} storage: ${unknown.join(', ')}.`, 'Known options: path, quota (btrfs: on|off).')
+  if ((await zenith.store.read()).storages[options.name]) {
+    throw new ZenithError('NAME_TAKEN', `A storage named "${options.name}" is already attached.`, 'Choose another name, or detach it first.')
+  }
+
+  if (options.type === 'btrfs') {
+    let existing = folder
+    while (!(await stat(existing).then(() => true, () => false))) existing = path.dirname(existing)
+    if (!(await isOnBtrfs(existing))) {
+      throw new ZenithError('STORAGE_UNSUPPORTED', `${folder} is not on a btrfs filesystem.`, 'Pass a folder on btrfs, or attach it as -t local (reflink or plain copy).')
+    }
+  }
+
+  await mkdir(folder, {recursive: true, mode: 0o711})
+  const copyMethod = await detectCopyMethod(folder)
+  if (options.type === 'btrfs' && copyMethod !== 'btrfs') {
+    throw new ZenithError('STORAGE_UNSUPPORTED', 'The btrfs command is missing.', 'Install btrfs-progs (apt-get install btrfs-progs).')
+  }
+
+  if (copyMethod === 'btrfs' && options.options.quota !== 'off') {
+    // Quota groups let `snapshot list` show what each snapshot retains; best effort.
+    await execa('btrfs', ['quota', 'enable', folder], {reject: false})
+  }
+
+  await zenith.store.update((data) => {
+    if (data.storages[options.name]) throw new ZenithError('NAME_TAKEN', `A storage named "${options.name}" is already attached.`, 'Choose another name.')
+    data.storages[options.name] = {name: options.name, type: options.type, path: folder, options: options.options, copyMethod, createdAt: new Date().toISOString()}
+  })
+  return showStorage(zenith, options.name)
+}
+
+/** Forgets a storage; its files stay. Refuses while pgs or snapshots live in it. */
+export async function detachStorage(zenith: Zenith, name: string): Promise<{name: string; path?: string}> {
+  return zenith.store.update((data) => {
+    const record = storageRecord(data, name)
+    if (name === DEFAULT_STORAGE) throw new ZenithError('STORAGE_IN_USE', 'The default storage "local" cannot be detached.', 'It is where pgs go unless you pass -s.')
+    const users = [
+      ...Object.values(data.pgs).filter((pg) => pg.storage === name).map((pg) => `pg ${pg.name}`),
+      ...Object.values(data.snapshots).filter((snapshot) => snapshot.storage === name).map((snapshot) => `snapshot ${snapshot.name}`),
+    ]
+    if (users.length > 0) {
+      throw new ZenithError('STORAGE_IN_USE', `Storage "${name}" is in use by ${users.join(', ')}.`, 'Destroy or move them first.')
+    }
+
+    delete data.storages[name]
+    return {name, path: record.path}
+  })
 }

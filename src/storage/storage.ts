@@ -20,8 +20,11 @@ export interface LocalStorage {
   snapshotPath(snapshot: string): string
   /** An empty, writable folder (a subvolume on btrfs) for a new data directory. */
   createVolume(volume: string): Promise<string>
-  /** Freezes a volume into a read-only snapshot, sharing blocks where the filesystem can. */
-  snapshotVolume(volume: string, snapshot: string): Promise<void>
+  /**
+   * Freezes a volume into a read-only snapshot, sharing blocks where the filesystem can.
+   * `prepare` may still change the copy (backup_label, WAL) before it is frozen.
+   */
+  snapshotVolume(volume: string, snapshot: string, prepare?: (dir: string) => Promise<void>): Promise<void>
   /** A writable volume made from a snapshot: `thin` shares blocks with it, `full` is independent. */
   cloneSnapshot(snapshot: string, volume: string, mode: 'thin' | 'full'): Promise<void>
   /** Replaces a volume's content by a snapshot's (used by checkout). */

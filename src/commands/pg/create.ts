@@ -2,6 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {createPg} from '../../pg/lifecycle.js'
+import {createPgFromSnapshot} from '../../snapshot/clone.js'
 
 export default class PgCreate extends BaseCommand {
   static override description = 'Create a data directory in a storage and start postgres on it'
@@ -9,6 +10,7 @@ export default class PgCreate extends BaseCommand {
     '<%= config.bin %> pg create',
     '<%= config.bin %> pg create dev --port 5440 --set shared_buffers=256MB',
     '<%= config.bin %> pg create scratch -s fastdisk --no-start',
+    '<%= config.bin %> pg create test --snapshot dev@before --cow',
   ]
 
   static override args = {name: Args.string({description: 'name of the new pg (default pgdata<N>)'})}
@@ -17,12 +19,17 @@ export default class PgCreate extends BaseCommand {
     start: Flags.boolean({description: 'start postgres after creating it', default: true, allowNo: true}),
     port: Flags.integer({description: 'TCP port (default: the first free one from 5432)'}),
     set: Flags.string({description: 'postgres setting key=value (repeatable)', multiple: true}),
+    snapshot: Flags.string({description: 'start from this snapshot (name, PG@TAG or URL) instead of an empty cluster'}),
+    cow: Flags.boolean({description: 'thin clone sharing blocks with the snapshot (btrfs or reflink storage)', dependsOn: ['snapshot']}),
   }
 
   async run() {
     const {args, flags} = await this.parse(PgCreate)
     const zenith = await this.openZenith()
-    const pg = await createPg(zenith, {name: args.name, storage: flags.storage, port: flags.port, settings: flags.set, start: flags.start, onProgress: this.progress})
+    const options = {name: args.name, storage: flags.storage, port: flags.port, settings: flags.set, start: flags.start, onProgress: this.progress}
+    const pg = flags.snapshot
+      ? await createPgFromSnapshot(zenith, {...options, snapshot: flags.snapshot, cow: flags.cow})
+      : await createPg(zenith, options)
     this.log(pg.status === 'running' ? `Started postgres on ${pg.endpoint}` : `Created ${pg.name} (not started)`)
     return pg
   }

@@ -1,0 +1,17 @@
+import {Args} from '@oclif/core'
+
+import {BaseCommand} from '../../cli/base-command.js'
+import {checkout} from '../../snapshot/checkout.js'
+
+export default class PgCheckout extends BaseCommand {
+  static override description = 'Roll a pg back to one of its snapshots; the old CURRENT is kept as PG@HEAD{n}'
+  static override examples = ['<%= config.bin %> pg checkout dev@before-migration', '<%= config.bin %> pg checkout dev@HEAD{0}   # undo the last checkout']
+  static override args = {ref: Args.string({description: 'PG@TAG or PG@HEAD{n}', required: true})}
+
+  async run() {
+    const {args} = await this.parse(PgCheckout)
+    const result = await checkout(await this.openZenith(), args.ref, {onProgress: this.progress})
+    this.log(`Checked out ${result.target}; the previous state is ${result.head}`)
+    return result
+  }
+}

@@ -1,0 +1,26 @@
+import {Flags} from '@oclif/core'
+
+import {BaseCommand} from '../../cli/base-command.js'
+import {formatBytes, renderTable} from '../../cli/format.js'
+import {listSnapshots} from '../../snapshot/snapshots.js'
+
+export default class SnapshotList extends BaseCommand {
+  static override description = 'List snapshots, with the implicit PG@CURRENT and PG@HEAD{n} of every pg'
+  static override examples = ['<%= config.bin %> snapshot list', '<%= config.bin %> snapshot list --pg dev --json']
+  static override flags = {pg: Flags.string({description: 'only snapshots of this pg'})}
+
+  async run() {
+    const {flags} = await this.parse(SnapshotList)
+    const snapshots = await listSnapshots(await this.openZenith(), {pg: flags.pg})
+    const logical = snapshots.some((snapshot) => !snapshot.sizeExact)
+    this.log(renderTable(['ID', 'SIZE', 'PARENT', 'CREATED', 'STORAGE'], snapshots.map((snapshot) => [
+      snapshot.name,
+      `${formatBytes(snapshot.sizeBytes)}${snapshot.sizeExact ? '' : '*'}`,
+      snapshot.parent ?? '-',
+      snapshot.createdAt ? snapshot.createdAt.slice(0, 19).replace('T', ' ') : '-',
+      snapshot.storage,
+    ])))
+    if (logical) this.log('* logical size: this storage cannot tell how much of it is shared with other snapshots')
+    return snapshots
+  }
+}

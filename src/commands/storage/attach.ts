@@ -1,0 +1,43 @@
+import {Flags} from '@oclif/core'
+
+import {BaseCommand} from '../../cli/base-command.js'
+import {ZenithError} from '../../errors.js'
+import {attachLocalStorage} from '../../storage/manage.js'
+
+export default class StorageAttach extends BaseCommand {
+  static override description = 'Attach a storage: a local folder, a btrfs filesystem, an S3 bucket or a plain directory'
+  static override examples = [
+    '<%= config.bin %> storage attach -t btrfs -n fast -c path=/mnt/btrfs/zenith',
+    '<%= config.bin %> storage attach -t local -n big -c path=/data/zenith',
+  ]
+
+  static override flags = {
+    type: Flags.string({char: 't', description: 'storage type', options: ['local', 'btrfs', 'zfs', 's3', 'dir'], required: true}),
+    name: Flags.string({char: 'n', description: 'name of the storage', required: true}),
+    config: Flags.string({char: 'c', description: 'option key=value (repeatable): path=..., bucket=..., prefix=...', multiple: true}),
+  }
+
+  async run() {
+    const {flags} = await this.parse(StorageAttach)
+    const options = parseOptions(flags.config ?? [])
+    const zenith = await this.openZenith()
+    if (flags.type !== 'local' && flags.type !== 'btrfs') {
+      throw new ZenithError('STORAGE_UNSUPPORTED', `Storage type ${flags.type} is not available in this build.`, 'Use -t local or -t btrfs.')
+    }
+
+    const storage = await attachLocalStorage(zenith, {name: flags.name, type: flags.type, options})
+    this.log(`Attached ${storage.type} storage ${storage.name}${storage.copyMethod ? ` (copies by ${storage.copyMethod})` : ''}`)
+    return storage
+  }
+}
+
+function parseOptions(pairs: string[]): Record<string, string> {
+  const options: Record<string, string> = {}
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=')
+    if (eq <= 0) throw new ZenithError('INVALID_ARGUMENT', `"${pair}" is not key=value.`, 'Write -c key=value, e.g. -c path=/mnt/data.')
+    options[pair.slice(0, eq)] = pair.slice(eq + 1)
+  }
+
+  return options
+}

@@ -1,0 +1,17 @@
+import {Args} from '@oclif/core'
+
+import {BaseCommand} from '../../cli/base-command.js'
+import {detachStorage} from '../../storage/manage.js'
+
+export default class StorageDetach extends BaseCommand {
+  static override description = 'Forget a storage (its files stay); refuses while pgs or snapshots live in it'
+  static override examples = ['<%= config.bin %> storage detach big']
+  static override args = {name: Args.string({description: 'storage', required: true})}
+
+  async run() {
+    const {args} = await this.parse(StorageDetach)
+    const result = await detachStorage(await this.openZenith(), args.name)
+    this.log(`Detached ${result.name}${result.path ? ` (files left in ${result.path})` : ''}`)
+    return result
+  }
+}

@@ -1,0 +1,71 @@
+import {copyFile, mkdir, readdir, rm, writeFile} from 'node:fs/promises'
+import path from 'node:path'
+
+import type {OsUser} from '../pg/os-user.js'
+import {giveTo} from '../pg/os-user.js'
+
+export interface Connection {
+  host: string
+  port: number
+  user: string
+  password: string
+  database: string
+}
+
+/**
+ * A consistent copy of a *running* data directory through postgres' backup API:
+ * pg_backup_start, copy (reflink or plain), pg_backup_stop, then the WAL written during the copy
+ * and the backup_label go into the copy, so it recovers to a consistent state on start. A
+ * temporary replication slot keeps that WAL from being recycled while the copy runs.
+ */
+export async function copyWithBackupApi(options: {
+  connection: Connection
+  dataDir: string
+  label: string
+  osUser?: OsUser
+  copy: (finish: (copyDir: string) => Promise<void>) => Promise<void>
+}): Promise<void> {
+  const {default: pg} = await import('pg')
+  const client = new pg.Client(options.connection)
+  await client.connect()
+  try {
+    const slot = `zenith_backup_${process.pid}_${Date.now() % 1_000_000}`
+    await client.query('select pg_create_physical_replication_slot($1, true, true)', [slot])
+    const start = await client.query<{file: string}>('select pg_walfile_name(pg_backup_start($1, true)) as file', [options.label])
+    await options.copy(async (copyDir) => {
+      const stop = await client.query<{file: string; labelfile: string; spcmapfile: string}>(
+        'select pg_walfile_name(lsn) as file, labelfile, spcmapfile from pg_backup_stop(false)')
+      const {file: last, labelfile, spcmapfile} = stop.rows[0]
+      await refreshWal(options.dataDir, copyDir, start.rows[0].file, last, options.osUser)
+      await writeOwned(path.join(copyDir, 'backup_label'), labelfile, options.osUser)
+      if (spcmapfile) await writeOwned(path.join(copyDir, 'tablespace_map'), spcmapfile, options.osUser)
+    })
+  } finally {
+    await client.end().catch(() => undefined)
+  }
+}
+
+/** Files of a copied data directory that belong to the running server, not to the data. */
+export async function removeRuntimeFiles(copyDir: string): Promise<void> {
+  await rm(path.join(copyDir, 'postmaster.pid'), {force: true})
+  await rm(path.join(copyDir, 'postmaster.opts'), {force: true})
+}
+
+/** Copies the WAL segments from `first` to `last` (the backup window) again, now complete. */
+async function refreshWal(dataDir: string, copyDir: string, first: string, last: string, osUser?: OsUser): Promise<void> {
+  const timeline = first.slice(0, 8)
+  const wal = path.join(dataDir, 'pg_wal')
+  await mkdir(path.join(copyDir, 'pg_wal'), {recursive: true})
+  for (const file of await readdir(wal)) {
+    if (!/^[0-9A-F]{24}$/.test(file) || file.slice(0, 8) !== timeline || file < first || file > last) continue
+    const target = path.join(copyDir, 'pg_wal', file)
+    await rm(target, {force: true})
+    await copyFile(path.join(wal, file), target)
+    await giveTo(osUser, target)
+  }
+}
+
+async function writeOwned(file: string, text: string, osUser?: OsUser): Promise<void> {
+  await writeFile(file, text, {mode: 0o600})
+  await giveTo(osUser, file)
+}

@@ -1,0 +1,104 @@
+import {type Zenith, localStorage} from '../context.js'
+import {ZenithError} from '../errors.js'
+import {clusterStatus, stopCluster} from '../pg/cluster.js'
+import {findPgBinaries} from '../pg/binaries.js'
+import {type PgInfo, pgRecord, showPg, startPg} from '../pg/lifecycle.js'
+import {pgOsUser} from '../pg/os-user.js'
+import type {OnProgress} from '../progress.js'
+import {silent} from '../progress.js'
+import {parseSnapshotRef} from '../state/names.js'
+import type {CheckoutJournal, PgRecord, SnapshotRecord} from '../state/schema.js'
+import {removeRuntimeFiles} from './backup.js'
+import {snapshotVolumeName} from './records.js'
+import {pgBusy, resolveSnapshot} from './snapshots.js'
+
+/**
+ * `pg checkout PG@TAG`: stop, save the old CURRENT as PG@HEAD{n}, roll the data directory back to
+ * the snapshot, start again (if it was running). Port and credentials stay. Every step is
+ * journaled in the pg's record, so a killed checkout is finished by `finishCheckout` and the
+ * old CURRENT is never lost: it is saved before anything is rolled back.
+ */
+export async function checkout(zenith: Zenith, ref: string, options: {onProgress?: OnProgress} = {}): Promise<PgInfo & {head: string; target: string}> {
+  const onProgress = options.onProgress ?? silent
+  const parsed = parseSnapshotRef(ref)
+  if (parsed.kind === 'named') {
+    throw new ZenithError('INVALID_REF', `"${ref}" does not name a pg.`, 'Write PG@TAG or PG@HEAD{n}, e.g. zenith pg checkout dev@before-migration.')
+  }
+
+  if (parsed.kind === 'current') {
+    throw new ZenithError('INVALID_REF', `${ref} is already the live data directory.`, `Check out a snapshot of ${parsed.pg}: see zenith snapshot list --pg ${parsed.pg}.`)
+  }
+
+  const binaries = await findPgBinaries()
+  const {pg, journal} = await zenith.store.update(async (data) => {
+    const pg = pgRecord(data, parsed.pg)
+    const target = resolveSnapshot(data, ref)
+    if (pg.state !== 'ready') throw pgBusy(pg)
+    if (target.storage !== pg.storage) {
+      throw new ZenithError('STORAGE_UNSUPPORTED', `${target.name} is in storage ${target.storage}, ${pg.name} in ${pg.storage}.`, 'Check out snapshots of the same storage.')
+    }
+
+    let n = pg.checkouts
+    while (data.snapshots[`${pg.name}@HEAD{${n}}`]) n++
+    const dataDir = localStorage(data, pg.storage).volumePath(pg.volume)
+    const journal: CheckoutJournal = {
+      target: target.name, head: `${pg.name}@HEAD{${n}}`, headVolume: snapshotVolumeName(`${pg.name}@HEAD{${n}}`),
+      stage: 'started', wasRunning: (await clusterStatus(dataDir)).status === 'running',
+    }
+    pg.state = 'checkout'
+    pg.pid = process.pid
+    pg.checkout = journal
+    return {pg: {...pg}, journal}
+  })
+
+  if (journal.wasRunning) {
+    onProgress({type: 'step', message: `Stopping postgres on ${pg.name}`})
+    const storage = localStorage(await zenith.store.read(), pg.storage)
+    await stopCluster({dataDir: storage.volumePath(pg.volume), osUser: await pgOsUser(), binaries: await findPgBinaries(pg.pgVersion).catch(() => binaries)}, 'fast')
+  }
+
+  await finishCheckout(zenith, pg, journal, onProgress)
+  if (journal.wasRunning) await startPg(zenith, pg.name, {onProgress})
+  else onProgress({type: 'step', message: `${pg.name} was stopped before the checkout; start it with \`zenith pg start ${pg.name}\``})
+  return {...await showPg(zenith, pg.name), head: journal.head, target: journal.target}
+}
+
+/** Runs the remaining steps of a journaled checkout (postgres already stopped). Idempotent. */
+export async function finishCheckout(zenith: Zenith, pg: PgRecord, journal: CheckoutJournal, onProgress: OnProgress = silent): Promise<void> {
+  const data = await zenith.store.read()
+  const storage = localStorage(data, pg.storage)
+  if (journal.stage === 'started') {
+    // A half-made HEAD from an earlier, killed attempt is discarded: the volume is still intact.
+    await storage.removeSnapshot(journal.headVolume)
+    await storage.snapshotVolume(pg.volume, journal.headVolume, removeRuntimeFiles)
+    const head: SnapshotRecord = {
+      name: journal.head, pg: pg.name, tag: journal.head.slice(pg.name.length + 1), storage: pg.storage, volume: journal.headVolume,
+      parent: pg.base, method: 'checkout', pgVersion: pg.pgVersion, logicalBytes: (await storage.sizeOf({snapshot: journal.headVolume})).bytes,
+      createdAt: new Date().toISOString(), state: 'ready', password: pg.password,
+    }
+    await zenith.store.update((current) => {
+      current.snapshots[head.name] = head
+      current.pgs[pg.name].checkout = {...journal, stage: 'saved'}
+    })
+    journal = {...journal, stage: 'saved'}
+  }
+
+  if (journal.stage === 'saved') {
+    onProgress({type: 'step', message: `Rolling back ${pg.name}@CURRENT to ${journal.target}`})
+    const target = resolveSnapshot(await zenith.store.read(), journal.target)
+    await storage.restoreVolume(target.volume, pg.volume)
+    await zenith.store.update((current) => {
+      current.pgs[pg.name].checkout = {...journal, stage: 'restored'}
+    })
+  }
+
+  await zenith.store.update((current) => {
+    const record = current.pgs[pg.name]
+    const n = Number(/\{(\d+)\}$/.exec(journal.head)?.[1] ?? record.checkouts)
+    record.checkouts = Math.max(record.checkouts, n + 1)
+    record.base = journal.target
+    record.state = 'ready'
+    delete record.pid
+    delete record.checkout
+  })
+}

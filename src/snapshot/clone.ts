@@ -1,0 +1,65 @@
+import {chmod, stat} from 'node:fs/promises'
+
+import {execa} from 'execa'
+
+import {type Zenith, localStorage} from '../context.js'
+import {ZenithError} from '../errors.js'
+import {type CreatePgOptions, type PgInfo, createPg} from '../pg/lifecycle.js'
+import {type OsUser, pgOsUser} from '../pg/os-user.js'
+import {copyTree} from '../storage/local.js'
+import {removeRuntimeFiles} from './backup.js'
+import {readPgVersion} from './records.js'
+import {resolveSnapshot} from './snapshots.js'
+
+/**
+ * The `fill` of `pg create NAME --snapshot SNAP [--cow]`: a thin clone (btrfs snapshot or
+ * reflink copy, sharing blocks with the snapshot) or a full, independent copy.
+ */
+export function fillFromSnapshot(zenith: Zenith, ref: string, options: {cow: boolean}): NonNullable<CreatePgOptions['fill']> {
+  return async ({storage: storageName, volume, dataDir}) => {
+    const data = await zenith.store.read()
+    const snapshot = resolveSnapshot(data, ref)
+    const target = localStorage(data, storageName)
+    if (options.cow && snapshot.storage !== storageName) {
+      throw new ZenithError('STORAGE_UNSUPPORTED', `--cow needs the snapshot and the new pg in one storage; ${snapshot.name} is in ${snapshot.storage}, the pg would be in ${storageName}.`,
+        `Drop --cow for a full copy, or create the pg in ${snapshot.storage} (-s ${snapshot.storage}).`)
+    }
+
+    if (options.cow && target.copyMethod === 'copy') {
+      throw new ZenithError('STORAGE_UNSUPPORTED', `Storage ${storageName} cannot share blocks (its filesystem has neither btrfs snapshots nor reflink), so --cow is not possible there.`,
+        'Drop --cow for a full copy, or attach a btrfs or XFS (reflink=1) storage: zenith storage attach -t btrfs -n fast -c path=/mnt/btrfs')
+    }
+
+    if (snapshot.storage === storageName) {
+      await target.cloneSnapshot(snapshot.volume, volume, options.cow ? 'thin' : 'full')
+    } else {
+      await target.createVolume(volume)
+      await copyTree(localStorage(data, snapshot.storage).snapshotPath(snapshot.volume), dataDir, 'never', true)
+    }
+
+    await prepareDataDir(dataDir, await pgOsUser())
+    return {
+      pgVersion: snapshot.pgVersion || await readPgVersion(dataDir),
+      origin: {snapshot: snapshot.name, cow: options.cow},
+      password: snapshot.password,
+    }
+  }
+}
+
+/** A copied data directory must belong to the OS user postgres runs as, mode 0700, no pid file. */
+export async function prepareDataDir(dataDir: string, osUser: OsUser | undefined): Promise<void> {
+  await removeRuntimeFiles(dataDir)
+  const info = await stat(dataDir)
+  if (osUser && (info.uid !== osUser.uid || info.gid !== osUser.gid)) {
+    await execa('chown', ['-R', `${osUser.uid}:${osUser.gid}`, dataDir])
+  }
+
+  await chmod(dataDir, 0o700)
+}
+
+/** `pg create NAME --snapshot SNAP [--cow]` for a local snapshot. */
+export async function createPgFromSnapshot(zenith: Zenith, options: Omit<CreatePgOptions, 'fill'> & {snapshot: string; cow?: boolean}): Promise<PgInfo> {
+  // Resolve first, so an unknown snapshot fails before anything is reserved.
+  resolveSnapshot(await zenith.store.read(), options.snapshot)
+  return createPg(zenith, {...options, fill: fillFromSnapshot(zenith, options.snapshot, {cow: options.cow ?? false})})
+}

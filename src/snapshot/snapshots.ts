@@ -1,0 +1,194 @@
+import {type Zenith, localStorage} from '../context.js'
+import {ZenithError} from '../errors.js'
+import {clusterStatus} from '../pg/cluster.js'
+import {pgConnection, pgRecord} from '../pg/lifecycle.js'
+import {pgOsUser} from '../pg/os-user.js'
+import type {OnProgress} from '../progress.js'
+import {silent} from '../progress.js'
+import {isAlive} from '../state/lock.js'
+import {parseNewSnapshotRef, parseSnapshotRef} from '../state/names.js'
+import type {PgRecord, SnapshotRecord, StoreData} from '../state/schema.js'
+import {copyWithBackupApi, removeRuntimeFiles} from './backup.js'
+import {assertSnapshotNameFree, snapshotVolumeName} from './records.js'
+
+export interface SnapshotInfo {
+  name: string
+  pg?: string
+  tag?: string
+  storage: string
+  parent?: string
+  /** Bytes the snapshot retains; `sizeExact` false when only the logical size is known. */
+  sizeBytes: number
+  sizeExact: boolean
+  logicalBytes: number
+  method: SnapshotRecord['method'] | 'live'
+  pgVersion: number
+  createdAt?: string
+  implicit: boolean
+  dependents: string[]
+}
+
+/**
+ * `snapshot create PG@TAG`: an always-restorable image of a pg's data directory. btrfs: one
+ * atomic subvolume snapshot (crash-consistent, even of a running pg). local reflink/copy: the
+ * backup API for a running pg, a plain copy of a stopped one.
+ */
+export async function createSnapshot(zenith: Zenith, ref: string, options: {onProgress?: OnProgress} = {}): Promise<SnapshotInfo> {
+  const onProgress = options.onProgress ?? silent
+  const {pg: pgName, tag, name} = parseNewSnapshotRef(ref)
+  const {pg, record} = await zenith.store.update((data) => {
+    const pg = pgRecord(data, pgName)
+    assertSnapshotNameFree(data, name)
+    if (pg.state !== 'ready') throw pgBusy(pg)
+    pg.state = 'snapshot'
+    pg.pid = process.pid
+    const record: SnapshotRecord = {
+      name, pg: pgName, tag, storage: pg.storage, volume: snapshotVolumeName(name), parent: pg.base, method: 'stopped-copy',
+      pgVersion: pg.pgVersion, logicalBytes: 0, createdAt: new Date().toISOString(), state: 'creating', pid: process.pid, password: pg.password,
+    }
+    data.snapshots[name] = record
+    return {pg: {...pg}, record}
+  })
+
+  const storage = localStorage(await zenith.store.read(), pg.storage)
+  const dataDir = storage.volumePath(pg.volume)
+  try {
+    const {status} = await clusterStatus(dataDir)
+    const osUser = await pgOsUser()
+    if (storage.copyMethod === 'btrfs') {
+      onProgress({type: 'step', message: `Snapshotting ${pgName} (btrfs, atomic)`})
+      record.method = 'fs-snapshot'
+      await storage.snapshotVolume(pg.volume, record.volume, removeRuntimeFiles)
+    } else if (status === 'running') {
+      onProgress({type: 'step', message: `Snapshotting running ${pgName} with the backup API (${storage.copyMethod})`})
+      record.method = 'backup-api'
+      await copyWithBackupApi({
+        connection: await pgConnection(zenith, pgName), dataDir, label: `zenith ${name}`, osUser,
+        copy: (finish) => storage.snapshotVolume(pg.volume, record.volume, async (dir) => {
+          await finish(dir)
+          await removeRuntimeFiles(dir)
+        }),
+      })
+    } else {
+      onProgress({type: 'step', message: `Snapshotting stopped ${pgName} (${storage.copyMethod})`})
+      record.method = 'stopped-copy'
+      await storage.snapshotVolume(pg.volume, record.volume, removeRuntimeFiles)
+    }
+
+    const size = await storage.sizeOf({snapshot: record.volume})
+    const ready: SnapshotRecord = {...record, logicalBytes: size.bytes, state: 'ready', pid: undefined}
+    await zenith.store.update((data) => {
+      data.snapshots[name] = ready
+      const current = data.pgs[pgName]
+      if (current?.pid === process.pid) {
+        current.state = 'ready'
+        delete current.pid
+      }
+    })
+  } catch (error) {
+    await storage.removeSnapshot(record.volume).catch(() => undefined)
+    await zenith.store.update((data) => {
+      if (data.snapshots[name]?.pid === process.pid) delete data.snapshots[name]
+      const current = data.pgs[pgName]
+      if (current?.pid === process.pid) {
+        current.state = 'ready'
+        delete current.pid
+      }
+    })
+    throw error
+  }
+
+  return showSnapshot(zenith, name)
+}
+
+/** Every snapshot, plus the implicit PG@CURRENT of each pg. */
+export async function listSnapshots(zenith: Zenith, options: {pg?: string} = {}): Promise<SnapshotInfo[]> {
+  const data = await zenith.store.read()
+  if (options.pg) pgRecord(data, options.pg)
+  const snapshots = Object.values(data.snapshots)
+    .filter((snapshot) => snapshot.state === 'ready' && (!options.pg || snapshot.pg === options.pg))
+    .sort((a, b) => a.createdAt.localeCompare(b.createdAt))
+  const pgs = Object.values(data.pgs).filter((pg) => !options.pg || pg.name === options.pg).sort((a, b) => a.name.localeCompare(b.name))
+  return [
+    ...await Promise.all(snapshots.map((snapshot) => describeSnapshot(data, snapshot))),
+    ...await Promise.all(pgs.map((pg) => describeCurrent(data, pg))),
+  ]
+}
+
+export async function showSnapshot(zenith: Zenith, ref: string): Promise<SnapshotInfo> {
+  const data = await zenith.store.read()
+  const parsed = parseSnapshotRef(ref)
+  if (parsed.kind === 'current') return describeCurrent(data, pgRecord(data, parsed.pg))
+  return describeSnapshot(data, resolveSnapshot(data, ref))
+}
+
+/** The stored snapshot a reference names (not CURRENT, which is the live data directory). */
+export function resolveSnapshot(data: StoreData, ref: string): SnapshotRecord {
+  const parsed = parseSnapshotRef(ref)
+  if (parsed.kind === 'current') {
+    throw new ZenithError('INVALID_REF', `${ref} is the live data directory of ${parsed.pg}, not a stored snapshot.`,
+      `Take one first: zenith snapshot create ${parsed.pg}@some-tag`)
+  }
+
+  const snapshot = data.snapshots[parsed.name]
+  if (!snapshot || snapshot.state !== 'ready') {
+    const hint = parsed.kind === 'named' || !data.pgs[parsed.pg]
+      ? 'See `zenith snapshot list`.'
+      : `Snapshots of ${parsed.pg}: ${Object.values(data.snapshots).filter((item) => item.pg === parsed.pg).map((item) => item.name).join(', ') || 'none'} (zenith snapshot list --pg ${parsed.pg}).`
+    throw new ZenithError('SNAPSHOT_NOT_FOUND', `There is no snapshot named "${ref}".`, hint)
+  }
+
+  return snapshot
+}
+
+/** Refuses while pgs were created from it, unless forced (their data does not depend on it). */
+export async function destroySnapshot(zenith: Zenith, ref: string, options: {force?: boolean} = {}): Promise<{name: string}> {
+  const record = await zenith.store.update((data) => {
+    const snapshot = resolveSnapshot(data, ref)
+    const dependents = dependentsOf(data, snapshot.name)
+    if (dependents.length > 0 && !options.force) {
+      throw new ZenithError('HAS_DEPENDENTS', `Snapshot ${snapshot.name} has dependents: ${dependents.join(', ')}.`,
+        'Destroy them first, or pass --force (clones keep their data; they only lose the link to it).')
+    }
+
+    snapshot.state = 'destroying'
+    snapshot.pid = process.pid
+    return {...snapshot}
+  })
+  await localStorage(await zenith.store.read(), record.storage).removeSnapshot(record.volume)
+  await zenith.store.update((data) => {
+    delete data.snapshots[record.name]
+  })
+  return {name: record.name}
+}
+
+function dependentsOf(data: StoreData, name: string): string[] {
+  return Object.values(data.pgs)
+    .filter((pg) => pg.origin?.snapshot === name || pg.checkout?.target === name)
+    .map((pg) => (pg.checkout?.target === name ? `pg ${pg.name} (checking it out)` : `pg ${pg.name}`))
+}
+
+async function describeSnapshot(data: StoreData, snapshot: SnapshotRecord): Promise<SnapshotInfo> {
+  const storage = localStorage(data, snapshot.storage)
+  const size = await storage.sizeOf({snapshot: snapshot.volume}).catch(() => ({bytes: snapshot.logicalBytes, exclusive: false}))
+  return {
+    name: snapshot.name, pg: snapshot.pg, tag: snapshot.tag, storage: snapshot.storage, parent: snapshot.parent,
+    sizeBytes: size.bytes, sizeExact: size.exclusive, logicalBytes: snapshot.logicalBytes, method: snapshot.method,
+    pgVersion: snapshot.pgVersion, createdAt: snapshot.createdAt, implicit: false, dependents: dependentsOf(data, snapshot.name),
+  }
+}
+
+async function describeCurrent(data: StoreData, pg: PgRecord): Promise<SnapshotInfo> {
+  const storage = localStorage(data, pg.storage)
+  const size = pg.state === 'creating' ? {bytes: 0, exclusive: false} : await storage.sizeOf({volume: pg.volume}).catch(() => ({bytes: 0, exclusive: false}))
+  return {
+    name: `${pg.name}@CURRENT`, pg: pg.name, tag: 'CURRENT', storage: pg.storage, parent: pg.base, sizeBytes: size.bytes,
+    sizeExact: size.exclusive, logicalBytes: size.bytes, method: 'live', pgVersion: pg.pgVersion, implicit: true, dependents: [],
+  }
+}
+
+export function pgBusy(pg: PgRecord): ZenithError {
+  return pg.pid !== undefined && isAlive(pg.pid)
+    ? new ZenithError('PG_BUSY', `pg "${pg.name}" is busy (${pg.state} by process ${pg.pid}).`, 'Wait for that command to finish.')
+    : new ZenithError('INCOMPLETE_OPERATION', `pg "${pg.name}" was left ${pg.state} by an interrupted command.`, 'Run any zenith command again (e.g. `zenith pg list`) to repair it.')
+}
