@@ -8,6 +8,7 @@ import {DEFAULT_STORAGE, localStorage, storageRecord} from '../context.js'
 import {ZenithError} from '../errors.js'
 import {validateName} from '../state/names.js'
 import type {StorageRecord} from '../state/schema.js'
+import {listRemoteSnapshots, remoteUsage} from '../remote/layout.js'
 import {detectCopyMethod, isOnBtrfs} from './local.js'
 
 export interface StorageInfo {
@@ -20,6 +21,8 @@ export interface StorageInfo {
   path?: string
   pgs: string[]
   snapshots: string[]
+  /** Why a remote storage could not be read (it is listed anyway). */
+  error?: string
 }
 
 export async function listStorages(zenith: Zenith): Promise<StorageInfo[]> {
@@ -33,6 +36,7 @@ export async function showStorage(zenith: Zenith, name: string): Promise<Storage
 
 async function describeStorage(zenith: Zenith, record: StorageRecord): Promise<StorageInfo> {
   const data = await zenith.store.read()
+  if (record.type === 's3' || record.type === 'dir') return describeRemoteStorage(record)
   const usage = await localStorage(data, record.name).usage()
   return {
     name: record.name,
@@ -107,4 +111,16 @@ export async function detachStorage(zenith: Zenith, name: string): Promise<{name
     delete data.storages[name]
     return {name, path: record.path}
   })
+}
+
+/** s3 and dir storages hold only snapshots: their index says which, and how much they use. */
+async function describeRemoteStorage(record: StorageRecord): Promise<StorageInfo> {
+  const base = {name: record.name, type: record.type, options: record.options, path: record.path, pgs: []}
+  try {
+    const [usage, snapshots] = await Promise.all([remoteUsage(record), listRemoteSnapshots(record)])
+    return {...base, usedBytes: usage.usedBytes, snapshots: snapshots.map((snapshot) => snapshot.name)}
+  } catch (error) {
+    // One unreachable bucket must not hide the other storages from `storage list`.
+    return {...base, usedBytes: 0, snapshots: [], error: error instanceof Error ? error.message : String(error)}
+  }
 }

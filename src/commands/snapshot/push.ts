@@ -1,0 +1,34 @@
+import {Args, Flags} from '@oclif/core'
+
+import {BaseCommand} from '../../cli/base-command.js'
+import {formatBytes} from '../../cli/format.js'
+import {pushSnapshot} from '../../transfer/push.js'
+
+export default class SnapshotPush extends BaseCommand {
+  static override description = 'Send a snapshot to an s3/dir storage, a URL, or a `zenith snapshot recv`; only chunks the remote lacks are uploaded'
+  static override examples = [
+    '<%= config.bin %> snapshot push dev@fixture --to s3tank',
+    '<%= config.bin %> snapshot push dev@fixture --to s3://team-bucket/snaps',
+    '<%= config.bin %> snapshot push dev@fixture --to zenith://10.0.0.5:7000/TOKEN',
+  ]
+
+  static override args = {snapshot: Args.string({description: 'snapshot to push (PG@TAG or a name)', required: true})}
+  static override flags = {
+    to: Flags.string({description: 'storage name or URL (s3://bucket/prefix, file:///path, zenith://host:port/TOKEN)', required: true}),
+    force: Flags.boolean({description: 'replace a snapshot of the same name with different content at the remote', default: false}),
+  }
+
+  async run() {
+    const {args, flags} = await this.parse(SnapshotPush)
+    const result = await pushSnapshot(await this.openZenith(), {snapshot: args.snapshot, to: flags.to, force: flags.force, onProgress: this.progress})
+    if (result.upToDate) {
+      this.log(`${result.to} already has ${result.snapshot}; nothing sent.`)
+    } else {
+      const percent = result.logicalBytes > 0 ? ((result.sentBytes / result.logicalBytes) * 100).toFixed(1) : '0.0'
+      this.log(`Pushed ${result.snapshot} to ${result.to}: sent ${formatBytes(result.sentBytes)} for ${formatBytes(result.logicalBytes)} (${percent}%), ` +
+        `${result.chunksSent} new chunks, ${result.chunksSkipped} already there.`)
+    }
+
+    return result
+  }
+}

@@ -1,0 +1,44 @@
+import {Flags} from '@oclif/core'
+
+import {BaseCommand} from '../../cli/base-command.js'
+import {formatBytes} from '../../cli/format.js'
+import {receiveSnapshot} from '../../transfer/recv.js'
+
+export default class SnapshotRecv extends BaseCommand {
+  static override description = 'Wait for one snapshot pushed to the printed zenith://host:port/TOKEN URL, verify it, keep it, and exit'
+  static override examples = [
+    '<%= config.bin %> snapshot recv',
+    '<%= config.bin %> snapshot recv --listen 0.0.0.0 --port 7000',
+  ]
+
+  static override flags = {
+    port: Flags.integer({description: 'TCP port (default: a free one)'}),
+    listen: Flags.string({description: 'address to listen on', default: '127.0.0.1'}),
+    storage: Flags.string({char: 's', description: 'local storage to keep the snapshot in', default: 'local'}),
+  }
+
+  async run() {
+    const {flags} = await this.parse(SnapshotRecv)
+    const abort = new AbortController()
+    const stop = () => abort.abort()
+    process.once('SIGINT', stop)
+    process.once('SIGTERM', stop)
+    try {
+      const result = await receiveSnapshot(await this.openZenith(), {
+        port: flags.port,
+        listen: flags.listen,
+        storage: flags.storage,
+        signal: abort.signal,
+        onProgress: this.progress,
+        // Printed at once on stdout (even under --json, as its own line) so a script can read it.
+        onUrl: (url) => process.stdout.write(this.jsonEnabled() ? `${JSON.stringify({url})}\n` : `${url}\n`),
+        onRefused: (from) => process.stderr.write(`Refused a request with a wrong token from ${from}; nothing was written.\n`),
+      })
+      this.log(`Received ${result.snapshot.name}: ${formatBytes(result.receivedBytes)} for ${formatBytes(result.logicalBytes)}.`)
+      return result
+    } finally {
+      process.off('SIGINT', stop)
+      process.off('SIGTERM', stop)
+    }
+  }
+}

@@ -1,0 +1,134 @@
+import {randomBytes} from 'node:crypto'
+import {createReadStream} from 'node:fs'
+import {mkdir, open, readFile, readdir, rename, rm, stat} from 'node:fs/promises'
+import path from 'node:path'
+import type {Readable} from 'node:stream'
+
+import {ZenithError} from '../errors.js'
+import type {ObjectStore} from './object-store.js'
+
+/**
+ * Objects as files in a plain folder (a mounted share, a USB disk). Writes go to a hidden
+ * temporary file that is synced and renamed into place, so a reader or a crash never sees half
+ * an object.
+ */
+export class DirObjectStore implements ObjectStore {
+  readonly location: string
+
+  constructor(private readonly root: string) {
+    this.location = root
+  }
+
+  /** Creates the folder (a missing parent is the user's typo: refuse). */
+  async ensureRoot(): Promise<void> {
+    const parent = path.dirname(this.root)
+    const info = await stat(parent).catch(() => undefined)
+    if (!info?.isDirectory()) {
+      throw new ZenithError('INVALID_ARGUMENT', `The folder ${parent} does not exist.`, 'Create it (or mount the share) first, or pass another -c path=.')
+    }
+
+    await mkdir(this.root, {recursive: true}).catch((error: unknown) => {
+      throw explainFsError(error, this.root)
+    })
+  }
+
+  async put(key: string, body: Buffer): Promise<void> {
+    const target = this.pathOf(key)
+    await mkdir(path.dirname(target), {recursive: true})
+    const temporary = path.join(path.dirname(target), `.${path.basename(target)}.${randomBytes(4).toString('hex')}.tmp`)
+    try {
+      const handle = await open(temporary, 'w', 0o644)
+      try {
+        await handle.writeFile(body)
+        await handle.datasync()
+      } finally {
+        await handle.close()
+      }
+
+      await rename(temporary, target)
+    } catch (error) {
+      await rm(temporary, {force: true})
+      throw explainFsError(error, this.root)
+    }
+  }
+
+  async get(key: string): Promise<Buffer | undefined> {
+    try {
+      return await readFile(this.pathOf(key))
+    } catch (error) {
+      if (isMissing(error)) return undefined
+      throw explainFsError(error, this.root)
+    }
+  }
+
+  async getStream(key: string): Promise<Readable | undefined> {
+    const file = this.pathOf(key)
+    if (!(await this.head(key))) return undefined
+    return createReadStream(file)
+  }
+
+  async head(key: string): Promise<{size: number} | undefined> {
+    try {
+      const info = await stat(this.pathOf(key))
+      return info.isFile() ? {size: info.size} : undefined
+    } catch (error) {
+      if (isMissing(error)) return undefined
+      throw explainFsError(error, this.root)
+    }
+  }
+
+  async * list(prefix: string): AsyncIterable<{key: string; size: number}> {
+    // Keys are laid out as folders; walk the folder that holds the prefix.
+    const slash = prefix.lastIndexOf('/')
+    const folder = slash === -1 ? '' : prefix.slice(0, slash)
+    yield * this.walk(folder, prefix)
+  }
+
+  async delete(key: string): Promise<void> {
+    await rm(this.pathOf(key), {force: true})
+  }
+
+  private async * walk(folder: string, prefix: string): AsyncIterable<{key: string; size: number}> {
+    let entries
+    try {
+      entries = await readdir(path.join(this.root, folder), {withFileTypes: true})
+    } catch (error) {
+      if (isMissing(error)) return
+      throw explainFsError(error, this.root)
+    }
+
+    for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+      if (entry.name.startsWith('.')) continue
+      const key = folder ? `${folder}/${entry.name}` : entry.name
+      if (entry.isDirectory()) {
+        if (key.startsWith(prefix) || prefix.startsWith(`${key}/`)) yield * this.walk(key, prefix)
+      } else if (entry.isFile() && key.startsWith(prefix)) {
+        const info = await stat(path.join(this.root, key)).catch(() => undefined)
+        if (info) yield {key, size: info.size}
+      }
+    }
+  }
+
+  private pathOf(key: string): string {
+    if (key.split('/').some((part) => part === '..' || part === '')) throw new Error(`invalid object key ${key}`)
+    return path.join(this.root, ...key.split('/'))
+  }
+}
+
+function isMissing(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException).code
+  return code === 'ENOENT' || code === 'ENOTDIR'
+}
+
+function explainFsError(error: unknown, root: string): unknown {
+  const code = (error as NodeJS.ErrnoException).code
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+    return new ZenithError('PERMISSION_DENIED', `Cannot write to ${root}: ${(error as Error).message}.`, 'Check the folder\'s permissions (and that a share is mounted read-write).')
+  }
+
+  if (code === 'ENOSPC') {
+    return new ZenithError('NOT_ENOUGH_DISK_SPACE', `No space left in ${root}.`, 'Free space on that disk, or push to another storage.')
+  }
+
+  return error
+}

@@ -1,0 +1,165 @@
+import {createHash} from 'node:crypto'
+import type {Readable} from 'node:stream'
+
+import type {S3Client} from '@aws-sdk/client-s3'
+
+import {ZenithError} from '../errors.js'
+import type {ObjectStore} from './object-store.js'
+
+/** The -c options of an s3 storage (never credentials: those come from the environment or a profile). */
+export interface S3Options {
+  bucket: string
+  prefix: string
+  region?: string
+  endpoint?: string
+  forcePathStyle: boolean
+  /** `when-required`: no flexible checksums (S3-compatible servers that mangle them); `when-supported`: SDK default. */
+  checksums: 'when-required' | 'when-supported'
+}
+
+/** Connections kept open per client: enough for the transfer concurrency plus listing. */
+const MAX_SOCKETS = 64
+
+/**
+ * An S3 bucket (or an S3-compatible server) under a key prefix. The AWS SDK is loaded on
+ * first use so that commands which never touch S3 start fast.
+ */
+export class S3ObjectStore implements ObjectStore {
+  readonly location: string
+  private clientPromise?: Promise<{client: S3Client; sdk: typeof import('@aws-sdk/client-s3')}>
+
+  constructor(readonly options: S3Options) {
+    this.location = `s3://${options.bucket}${options.prefix ? `/${options.prefix}` : ''}`
+  }
+
+  async put(key: string, body: Buffer): Promise<void> {
+    const {client, sdk} = await this.client()
+    const md5 = createHash('md5').update(body).digest()
+    const result = await this.call(key, () => client.send(new sdk.PutObjectCommand({
+      Bucket: this.options.bucket, Key: this.keyOf(key), Body: body, ContentLength: body.length, ContentMD5: md5.toString('base64'),
+    })))
+    // A single-part PUT's ETag is the MD5 of what the server stored (unless SSE-KMS changes it):
+    // check it, because some S3-compatible servers store mangled bodies without an error.
+    const etag = result.ETag?.replaceAll('"', '')
+    if (etag && /^[0-9a-f]{32}$/.test(etag) && etag !== md5.toString('hex')) {
+      throw new ZenithError('CHECKSUM_MISMATCH', `${this.location}/${key} was stored with a different content than sent (MD5 ${etag}, expected ${md5.toString('hex')}).`,
+        'The server corrupted the upload: retry; for an S3-compatible server attach with `-c checksums=when-required`.')
+    }
+  }
+
+  async get(key: string): Promise<Buffer | undefined> {
+    const stream = await this.getStream(key)
+    if (!stream) return undefined
+    const parts: Buffer[] = []
+    for await (const part of stream) parts.push(part as Buffer)
+    return Buffer.concat(parts)
+  }
+
+  async getStream(key: string): Promise<Readable | undefined> {
+    const {client, sdk} = await this.client()
+    try {
+      const result = await this.call(key, () => client.send(new sdk.GetObjectCommand({Bucket: this.options.bucket, Key: this.keyOf(key)})))
+      return result.Body as Readable
+    } catch (error) {
+      if (isZenithObjectMissing(error)) return undefined
+      throw error
+    }
+  }
+
+  async head(key: string): Promise<{size: number} | undefined> {
+    const {client, sdk} = await this.client()
+    try {
+      const result = await this.call(key, () => client.send(new sdk.HeadObjectCommand({Bucket: this.options.bucket, Key: this.keyOf(key)})))
+      return {size: result.ContentLength ?? 0}
+    } catch (error) {
+      if (isZenithObjectMissing(error)) return undefined
+      throw error
+    }
+  }
+
+  async * list(prefix: string): AsyncIterable<{key: string; size: number}> {
+    const {client, sdk} = await this.client()
+    const base = this.keyOf('')
+    let token: string | undefined
+    do {
+      const page = await this.call(prefix, () => client.send(new sdk.ListObjectsV2Command({
+        Bucket: this.options.bucket, Prefix: this.keyOf(prefix), ContinuationToken: token,
+      })))
+      for (const item of page.Contents ?? []) {
+        if (item.Key) yield {key: item.Key.slice(base.length), size: item.Size ?? 0}
+      }
+
+      token = page.IsTruncated ? page.NextContinuationToken : undefined
+    } while (token)
+  }
+
+  async delete(key: string): Promise<void> {
+    const {client, sdk} = await this.client()
+    await this.call(key, () => client.send(new sdk.DeleteObjectCommand({Bucket: this.options.bucket, Key: this.keyOf(key)})))
+  }
+
+  /** The SDK client, for callers that need a raw operation (the benchmark's baseline). */
+  async client(): Promise<{client: S3Client; sdk: typeof import('@aws-sdk/client-s3')}> {
+    this.clientPromise ??= import('@aws-sdk/client-s3').then((sdk) => {
+      const whenRequired = this.options.checksums === 'when-required'
+      const client = new sdk.S3Client({
+        region: this.options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
+        endpoint: this.options.endpoint,
+        forcePathStyle: this.options.forcePathStyle,
+        requestChecksumCalculation: whenRequired ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED',
+        responseChecksumValidation: whenRequired ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED',
+        requestHandler: {connectionTimeout: 10_000, requestTimeout: 120_000, httpAgent: {keepAlive: true, maxSockets: MAX_SOCKETS}, httpsAgent: {keepAlive: true, maxSockets: MAX_SOCKETS}},
+      })
+      return {client, sdk}
+    })
+    return this.clientPromise
+  }
+
+  private keyOf(key: string): string {
+    return this.options.prefix ? `${this.options.prefix}/${key}` : key
+  }
+
+  /** Runs one SDK call and turns its failure into an error the user can act on. */
+  private async call<T>(key: string, operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation()
+    } catch (error) {
+      throw explainS3Error(error, this.options, key)
+    }
+  }
+}
+
+const OBJECT_MISSING = Symbol('object missing')
+
+function isZenithObjectMissing(error: unknown): boolean {
+  return (error as {[OBJECT_MISSING]?: boolean})[OBJECT_MISSING] === true
+}
+
+/** Maps SDK and network failures to zenith errors: wrong credentials, missing bucket, no network. */
+export function explainS3Error(error: unknown, options: S3Options, key: string): unknown {
+  const failure = error as {name?: string; code?: string; Code?: string; message?: string; $metadata?: {httpStatusCode?: number}}
+  const name = failure.name ?? failure.Code ?? ''
+  const status = failure.$metadata?.httpStatusCode
+  const where = options.endpoint ? ` at ${options.endpoint}` : ''
+  if (name === 'NoSuchKey' || name === 'NotFound' || (status === 404 && name !== 'NoSuchBucket')) {
+    return Object.assign(new Error(`no object ${key}`), {[OBJECT_MISSING]: true})
+  }
+
+  if (name === 'NoSuchBucket') {
+    return new ZenithError('BUCKET_NOT_FOUND', `The bucket "${options.bucket}" does not exist${where}.`,
+      'Create the bucket first (e.g. `aws s3 mb s3://BUCKET`), or check -c bucket= and -c endpoint=.')
+  }
+
+  if (['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AccessDenied', 'ExpiredToken', 'InvalidToken', 'CredentialsProviderError', 'Forbidden'].includes(name) || status === 403) {
+    return new ZenithError('AUTH_FAILED', `The S3 server${where} refused the credentials for bucket "${options.bucket}" (${name || `HTTP ${status}`}).`,
+      'Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) to credentials that may read and write this bucket.')
+  }
+
+  const code = failure.code ?? ''
+  if (['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH'].includes(code) || name === 'TimeoutError') {
+    return new ZenithError('SOURCE_UNREACHABLE', `Cannot reach the S3 server${where || ` for bucket "${options.bucket}"`}: ${failure.message ?? code}.`,
+      'Check the network and -c endpoint= (and -c region=), then retry.')
+  }
+
+  return error
+}

@@ -1,0 +1,31 @@
+/**
+ * Runs at most `limit` tasks at once. `run` waits for a free slot, so a producer that reads a
+ * file chunk by chunk never holds more than `limit` chunks in memory; the first failure stops
+ * the producer at its next `run` and is thrown by `drain`.
+ */
+export class TaskPool {
+  private readonly running = new Set<Promise<void>>()
+  private failure: {error: unknown} | undefined
+
+  constructor(private readonly limit: number) {}
+
+  async run(task: () => Promise<void>): Promise<void> {
+    while (this.running.size >= this.limit) await Promise.race(this.running)
+    this.throwIfFailed()
+    const promise: Promise<void> = task().catch((error: unknown) => {
+      this.failure ??= {error}
+    }).finally(() => {
+      this.running.delete(promise)
+    })
+    this.running.add(promise)
+  }
+
+  async drain(): Promise<void> {
+    while (this.running.size > 0) await Promise.race(this.running)
+    this.throwIfFailed()
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure) throw this.failure.error
+  }
+}
