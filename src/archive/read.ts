@@ -22,6 +22,12 @@ export interface ExtractOptions {
   signal?: AbortSignal
 }
 
+/**
+ * Where to extract, decided once the first entry is read (so the manifest can name the
+ * snapshot, or its Postgres version be checked, before anything is written).
+ */
+export type ExtractTarget = (manifest: ArchiveManifest | undefined) => Promise<string>
+
 export interface ExtractResult {
   kind: 'zenith' | 'tar'
   manifest?: ArchiveManifest
@@ -36,7 +42,8 @@ const WRITE_BUFFER = 1024 * 1024
  * For an archive every chunk of every file is checked against the manifest, and every file the
  * manifest lists must arrive; the caller makes the result visible only when this resolves.
  */
-export async function extractArchive(input: Readable, dir: string, options: ExtractOptions = {}): Promise<ExtractResult> {
+export async function extractArchive(input: Readable, target: string | ExtractTarget, options: ExtractOptions = {}): Promise<ExtractResult> {
+  let dir = typeof target === 'string' ? target : ''
   const tar = await import('tar-stream')
   const {head, stream: source} = await peek(input).catch((error: unknown) => {
     throw readFailure(error)
@@ -78,9 +85,11 @@ export async function extractArchive(input: Readable, dir: string, options: Extr
         if (kind === 'zenith') {
           manifest = parseManifest(Buffer.concat(await collect(entry)).toString('utf8'))
           for (const file of manifest.files) expected.set(file.path, file)
-          await mkdir(dir, {recursive: true, mode: 0o700})
-          continue
         }
+
+        if (typeof target !== 'string') dir = await target(manifest)
+        await mkdir(dir, {recursive: true, mode: 0o700})
+        if (kind === 'zenith') continue
       }
 
       if (name === '' && entry.header.type === 'directory') {
@@ -100,20 +109,20 @@ export async function extractArchive(input: Readable, dir: string, options: Extr
       }
 
       seen.add(name)
-      const target = path.join(dir, name)
+      const file = path.join(dir, name)
       const mode = (listed?.mode ?? entry.header.mode ?? 0o600) & 0o7777
-      await mkdir(path.dirname(target), {recursive: true, mode: 0o700})
+      await mkdir(path.dirname(file), {recursive: true, mode: 0o700})
       if (type === 'dir') {
-        await mkdir(target, {recursive: true, mode: 0o700})
-        await chmod(target, mode | 0o700)
+        await mkdir(file, {recursive: true, mode: 0o700})
+        await chmod(file, mode | 0o700)
         entry.resume()
       } else if (type === 'symlink') {
-        await symlink(entry.header.linkname ?? '', target)
+        await symlink(entry.header.linkname ?? '', file)
         symlinks.push(name)
         entry.resume()
       } else {
         const verifier = listed ? new ChunkVerifier(listed.chunks, manifest!.chunkSize) : undefined
-        const handle = await open(target, 'wx', mode | 0o600)
+        const handle = await open(file, 'wx', mode | 0o600)
         try {
           let pending: Buffer[] = []
           let pendingBytes = 0
@@ -144,7 +153,7 @@ export async function extractArchive(input: Readable, dir: string, options: Extr
       }
 
       const mtime = listed?.mtime ?? (entry.header.mtime ? entry.header.mtime.getTime() / 1000 : undefined)
-      if (mtime !== undefined && type !== 'symlink') await utimes(target, mtime, mtime)
+      if (mtime !== undefined && type !== 'symlink') await utimes(file, mtime, mtime)
     }
 
     await feeding

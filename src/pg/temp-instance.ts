@@ -1,0 +1,92 @@
+import {randomBytes} from 'node:crypto'
+import {chmod, readdir, rm} from 'node:fs/promises'
+import path from 'node:path'
+
+import {type Zenith, localStorage} from '../context.js'
+import {isAlive} from '../state/lock.js'
+import type {SnapshotRecord} from '../state/schema.js'
+import {readPgVersion} from '../snapshot/records.js'
+import {type PgBinaries, findPgBinaries} from './binaries.js'
+import {type Cluster, clusterStatus, startCluster, stopCluster} from './cluster.js'
+import {type OsUser, giveTo, pgOsUser} from './os-user.js'
+import {allocatePort} from './ports.js'
+
+/** A postgres that exists only while a function runs: for export and dumps of a snapshot. */
+export interface TempInstance {
+  dataDir: string
+  port: number
+  socketDir: string
+  /** The superuser to connect as over the (trusted) unix socket. */
+  user: string
+  binaries: PgBinaries
+  osUser?: OsUser
+  /** libpq settings that reach it. */
+  connection: {host: string; port: string; user: string; dbname: string}
+}
+
+const PREFIX = '.temp-'
+
+/**
+ * Starts postgres on a thin clone of a snapshot (a hidden volume in the snapshot's storage, on
+ * its own port, reachable only over the unix socket), runs `work`, then stops and removes it,
+ * also when `work` fails. Starting recovers a snapshot taken from a running server (backup_label,
+ * crash-consistent image); the snapshot itself is never touched.
+ */
+export async function withTempInstance<T>(zenith: Zenith, snapshot: SnapshotRecord, work: (instance: TempInstance) => Promise<T>): Promise<T> {
+  const data = await zenith.store.read()
+  const storage = localStorage(data, snapshot.storage)
+  await reclaimTempInstances(zenith, snapshot.storage)
+  const binaries = await findPgBinaries(snapshot.pgVersion || undefined)
+  const osUser = await pgOsUser()
+  const volume = `${PREFIX}${snapshot.name.replaceAll(/[^A-Za-z0-9_.-]/g, '_')}.p${process.pid}.${randomBytes(3).toString('hex')}`
+  const port = await allocatePort(Object.values(data.pgs).map((pg) => pg.port))
+  const dataDir = storage.volumePath(volume)
+  const cluster: Cluster = {
+    dataDir, port, socketDir: zenith.socketDir, logFile: path.join(zenith.logDir, `${volume}.log`), osUser, binaries,
+    settings: {
+      // Socket only; settings of the server the data came from must not stop it from starting here.
+      listen_addresses: '', ssl: 'off', archive_mode: 'off', wal_level: 'replica', max_wal_senders: '4',
+      shared_buffers: '128MB', logging_collector: 'off', hot_standby: 'on',
+    },
+  }
+
+  try {
+    await storage.cloneSnapshot(snapshot.volume, volume, 'thin')
+    // A clone of a running server's image carries its pid file; this copy is not running.
+    await rm(path.join(dataDir, 'postmaster.pid'), {force: true})
+    await giveTo(osUser, dataDir)
+    await chmod(dataDir, 0o700)
+    await startCluster(cluster)
+    return await work({
+      dataDir, port, socketDir: zenith.socketDir, user: 'postgres', binaries, osUser,
+      connection: {host: zenith.socketDir, port: String(port), user: 'postgres', dbname: 'postgres'},
+    })
+  } finally {
+    await removeTempInstance(dataDir, binaries, osUser)
+    await storage.removeVolume(volume)
+    await rm(cluster.logFile, {force: true})
+  }
+}
+
+async function removeTempInstance(dataDir: string, binaries: PgBinaries, osUser: OsUser | undefined): Promise<void> {
+  if ((await clusterStatus(dataDir)).status === 'running') await stopCluster({dataDir, osUser, binaries}, 'immediate')
+}
+
+/** Temporary instances of killed zenith processes: stopped (postgres outlives a kill) and removed. */
+export async function reclaimTempInstances(zenith: Zenith, storageName: string): Promise<void> {
+  const data = await zenith.store.read()
+  const storage = localStorage(data, storageName)
+  const volumes = path.dirname(storage.volumePath('x'))
+  for (const entry of await readdir(volumes).catch(() => [] as string[])) {
+    const owner = Number(/^\.temp-.*\.p(\d+)\.[0-9a-f]+$/.exec(entry)?.[1])
+    if (!owner || owner === process.pid || isAlive(owner)) continue
+    const dataDir = storage.volumePath(entry)
+    if ((await clusterStatus(dataDir)).status === 'running') {
+      const version = await readPgVersion(dataDir)
+      await stopCluster({dataDir, osUser: await pgOsUser(), binaries: await findPgBinaries(version || undefined)}, 'immediate')
+    }
+
+    await storage.removeVolume(entry)
+    await rm(path.join(zenith.logDir, `${entry}.log`), {force: true})
+  }
+}
