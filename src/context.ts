@@ -4,7 +4,7 @@ import os from 'node:os'
 import path from 'node:path'
 
 import {ZenithError} from './errors.js'
-import {runningAsRoot} from './pg/os-user.js'
+import {assertReachable, pgOsUser, runningAsRoot} from './pg/os-user.js'
 import type {StorageRecord, StoreData} from './state/schema.js'
 import {Store} from './state/store.js'
 import {LocalFolderStorage, detectCopyMethod} from './storage/local.js'
@@ -55,6 +55,7 @@ async function ensureDefaultStorage(zenith: Zenith): Promise<void> {
   if (data.storages[DEFAULT_STORAGE]) return
   const folder = path.join(zenith.home, 'storages', DEFAULT_STORAGE)
   const copyMethod = await detectCopyMethod(folder)
+  await assertReachable(await pgOsUser(), folder)
   await zenith.store.update((current) => {
     current.storages[DEFAULT_STORAGE] ??= {
       name: DEFAULT_STORAGE, type: 'local', path: folder, options: {}, copyMethod, createdAt: new Date().toISOString(),

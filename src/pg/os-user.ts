@@ -43,3 +43,13 @@ export function asUser(user: OsUser | undefined, command: string, args: string[]
 export async function giveTo(user: OsUser | undefined, file: string): Promise<void> {
   if (user) await chown(file, user.uid, user.gid)
 }
+
+/** As root, checks that the postgres OS user can enter `folder` (every parent needs o+x). */
+export async function assertReachable(user: OsUser | undefined, folder: string): Promise<void> {
+  if (!user) return
+  const result = await execa('runuser', ['-u', user.name, '--', 'test', '-x', folder], {reject: false})
+  if (result.exitCode !== 0) {
+    throw new ZenithError('PERMISSION_DENIED', `The OS user "${user.name}" that runs postgres cannot enter ${folder}.`,
+      `Let it traverse every parent folder (chmod o+x on each, e.g. chmod o+x ${folder.split('/').slice(0, 2).join('/') || '/'}), or choose another folder.`)
+  }
+}

@@ -67,6 +67,13 @@ export async function checkout(zenith: Zenith, ref: string, options: {onProgress
 export async function finishCheckout(zenith: Zenith, pg: PgRecord, journal: CheckoutJournal, onProgress: OnProgress = silent): Promise<void> {
   const data = await zenith.store.read()
   const storage = localStorage(data, pg.storage)
+  // A checkout killed before its stop finished leaves postgres running; nothing may be copied
+  // or swapped under a live server.
+  const dataDir = storage.volumePath(pg.volume)
+  if (journal.stage !== 'restored' && (await clusterStatus(dataDir)).status === 'running') {
+    await stopCluster({dataDir, osUser: await pgOsUser(), binaries: await findPgBinaries(pg.pgVersion)}, 'fast')
+  }
+
   if (journal.stage === 'started') {
     // A half-made HEAD from an earlier, killed attempt is discarded: the volume is still intact.
     await storage.removeSnapshot(journal.headVolume)

@@ -9,6 +9,7 @@ import {ZenithError} from '../errors.js'
 import {validateName} from '../state/names.js'
 import type {StorageRecord} from '../state/schema.js'
 import {listRemoteSnapshots, remoteUsage} from '../remote/layout.js'
+import {assertReachable, pgOsUser} from '../pg/os-user.js'
 import {detectCopyMethod, isOnBtrfs} from './local.js'
 
 export interface StorageInfo {
@@ -78,6 +79,7 @@ export async function attachLocalStorage(zenith: Zenith, options: {name: string;
   }
 
   await mkdir(folder, {recursive: true, mode: 0o711})
+  await assertReachable(await pgOsUser(), folder)
   const copyMethod = await detectCopyMethod(folder)
   if (options.type === 'btrfs' && copyMethod !== 'btrfs') {
     throw new ZenithError('STORAGE_UNSUPPORTED', 'The btrfs command is missing.', 'Install btrfs-progs (apt-get install btrfs-progs).')
