@@ -34,7 +34,8 @@ export async function writeArchive(dir: string, output: Writable, options: Write
       callback(null, chunk)
     },
   })
-  const sent = pipeline(pack, compressor(options.compression), counter, output, {signal: options.signal})
+  // The output is not ended here: it may be stdout, and a file is closed by its owner.
+  const sent = pipeline(pack, compressor(options.compression), counter, output, {signal: options.signal, end: false})
 
   const fill = async () => {
     const entries = options.manifest?.files ?? options.entries ?? []
