@@ -97,6 +97,9 @@ async function fetchChunks(store: ObjectStore, manifest: ArchiveManifest, cache:
   let done = 0
   let receivedBytes = 0
   let chunks = 0
+  // A damaged chunk does not stop the others: the cache keeps every good one for the re-run,
+  // and the error names all that are damaged.
+  const damaged: Array<{hash: string; missing: boolean}> = []
   for (const [hash, size] of sizes) {
     if (cache.has(hash)) {
       done += size
@@ -105,14 +108,9 @@ async function fetchChunks(store: ObjectStore, manifest: ArchiveManifest, cache:
 
     await pool.run(async () => {
       const stored = await store.get(chunkKey(hash))
-      if (!stored) {
-        throw new ZenithError('CHECKSUM_MISMATCH', `Chunk ${hash} (of ${filesOfChunk(manifest, hash)}) is missing from ${store.location}; nothing was created.`,
-          `Push the snapshot again from a machine that has it: \`zenith snapshot push ${manifest.snapshot} --to ...\` re-sends missing chunks.`)
-      }
-
-      if (!(await openChunk(stored, hash))) {
-        throw new ZenithError('CHECKSUM_MISMATCH', `Chunk ${hash} (of ${filesOfChunk(manifest, hash)}) in ${store.location} is corrupted: its content does not match its sha256; nothing was created.`,
-          `Delete chunks/${hash} at the remote and push the snapshot again from a machine that has it.`)
+      if (!stored || !(await openChunk(stored, hash))) {
+        damaged.push({hash, missing: !stored})
+        return
       }
 
       await cache.put(hash, stored)
@@ -125,5 +123,16 @@ async function fetchChunks(store: ObjectStore, manifest: ArchiveManifest, cache:
 
   await pool.drain()
   onProgress({type: 'bytes-end', label, done})
+  if (damaged.length > 0) throw damagedChunks(store, manifest, damaged)
   return {receivedBytes, chunks}
+}
+
+function damagedChunks(store: ObjectStore, manifest: ArchiveManifest, damaged: Array<{hash: string; missing: boolean}>): ZenithError {
+  const [first] = damaged
+  const more = damaged.length > 1 ? ` (and ${damaged.length - 1} more damaged chunk${damaged.length > 2 ? 's' : ''})` : ''
+  const what = first.missing ? `is missing from ${store.location}` : `in ${store.location} is corrupted: its content does not match its sha256`
+  return new ZenithError('CHECKSUM_MISMATCH', `Chunk ${first.hash} (of ${filesOfChunk(manifest, first.hash)}) ${what}${more}; nothing was created.`,
+    first.missing
+      ? `Push the snapshot again from a machine that has it (\`zenith snapshot push ${manifest.snapshot} --to ...\` re-sends missing chunks), then pull again: verified chunks are kept.`
+      : `Delete chunks/${first.hash} at the remote, push the snapshot again from a machine that has it, then pull again: verified chunks are kept.`)
 }

@@ -1,0 +1,39 @@
+import {mkdtemp, rm} from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+
+import {CreateBucketCommand, S3Client} from '@aws-sdk/client-s3'
+// @ts-expect-error s3rver ships no type declarations
+import S3rver from 's3rver'
+
+/** s3rver's only account: what the tests pass as AWS credentials. */
+export const S3_CREDENTIALS = {AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1'}
+
+/** A real S3-protocol server on 127.0.0.1 with a random free port, storing into a temp folder. */
+export class S3Server {
+  private constructor(private readonly server: {close(): Promise<void>}, readonly endpoint: string, readonly directory: string) {}
+
+  static async start(): Promise<S3Server> {
+    const directory = await mkdtemp(path.join(os.tmpdir(), 'zenith-s3rver-'))
+    const server = new S3rver({address: '127.0.0.1', port: 0, silent: true, directory})
+    const address = await server.run() as {port: number}
+    return new S3Server(server, `http://127.0.0.1:${address.port}`, directory)
+  }
+
+  client(credentials = S3_CREDENTIALS): S3Client {
+    return new S3Client({
+      endpoint: this.endpoint, region: 'us-east-1', forcePathStyle: true,
+      credentials: {accessKeyId: credentials.AWS_ACCESS_KEY_ID, secretAccessKey: credentials.AWS_SECRET_ACCESS_KEY},
+      requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED',
+    })
+  }
+
+  async createBucket(name: string): Promise<void> {
+    await this.client().send(new CreateBucketCommand({Bucket: name}))
+  }
+
+  async stop(): Promise<void> {
+    await this.server.close()
+    await rm(this.directory, {recursive: true, force: true})
+  }
+}

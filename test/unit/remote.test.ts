@@ -1,0 +1,132 @@
+import {mkdir, mkdtemp, readdir, rm, symlink, writeFile} from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+
+import {compressChunk, hashChunk, newManifest, openChunk, readChunks, sameContent, scanDataDirectory, validateManifest} from '../../src/remote/chunker.js'
+import {DirObjectStore} from '../../src/remote/dir-store.js'
+import {listSnapshotsIn, updateIndex} from '../../src/remote/layout.js'
+import {parseRemoteUrl, s3Options} from '../../src/remote/open.js'
+import {TaskPool} from '../../src/transfer/pool.js'
+
+let dir: string
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'zenith-unit-remote-'))
+})
+afterEach(async () => {
+  await rm(dir, {recursive: true, force: true})
+})
+
+describe('chunker', () => {
+  test('cuts a file into fixed pieces, the last one shorter; an empty file has none', async () => {
+    await writeFile(path.join(dir, 'f'), Buffer.alloc(10_000, 7))
+    await writeFile(path.join(dir, 'empty'), '')
+    const pieces: number[] = []
+    for await (const chunk of readChunks(path.join(dir, 'f'), 4096)) pieces.push(chunk.length)
+    expect(pieces).toEqual([4096, 4096, 1808])
+    const none: Buffer[] = []
+    for await (const chunk of readChunks(path.join(dir, 'empty'), 4096)) none.push(chunk)
+    expect(none).toEqual([])
+  })
+
+  test('scans dirs, files and symlinks in a stable order with modes', async () => {
+    await mkdir(path.join(dir, 'base', '1'), {recursive: true, mode: 0o700})
+    await writeFile(path.join(dir, 'base', '1', '112'), 'x', {mode: 0o600})
+    await symlink('/elsewhere', path.join(dir, 'pg_wal'))
+    const entries = await scanDataDirectory(dir)
+    expect(entries.map((entry) => [entry.path, entry.type])).toEqual([['base', 'dir'], ['base/1', 'dir'], ['base/1/112', 'file'], ['pg_wal', 'symlink']])
+    expect(entries[2].mode).toBe(0o600)
+    expect(entries[3].target).toBe('/elsewhere')
+  })
+
+  test('a stored chunk opens only when its content matches its hash', async () => {
+    const content = Buffer.from('page '.repeat(1000))
+    const stored = await compressChunk(content)
+    expect(stored.length).toBeLessThan(content.length)
+    expect(await openChunk(stored, hashChunk(content))).toEqual(content)
+    expect(await openChunk(stored, hashChunk(Buffer.from('other')))).toBeUndefined()
+    expect(await openChunk(Buffer.from('garbage'), hashChunk(content))).toBeUndefined()
+  })
+
+  test('manifests compare by content, not by time; invalid paths are rejected', () => {
+    const file = {path: 'PG_VERSION', type: 'file' as const, mode: 0o600, size: 3, chunks: [hashChunk(Buffer.from('15\n'))]}
+    const a = newManifest('dev@x', 15, [file])
+    const b = {...newManifest('dev@x', 15, [{...file, mtime: 5}]), createdAt: '2000-01-01T00:00:00Z'}
+    expect(sameContent(a, b)).toBe(true)
+    expect(sameContent(a, newManifest('dev@x', 15, [{...file, mode: 0o644}]))).toBe(false)
+    expect(validateManifest(a)).toBe(true)
+    expect(validateManifest(newManifest('dev@x', 15, [{...file, path: '../etc/passwd'}]))).toBe(false)
+    expect(validateManifest(newManifest('dev@x', 15, [{...file, chunks: ['nothex']}]))).toBe(false)
+  })
+})
+
+describe('remote URLs and options', () => {
+  test('s3, file and zenith URLs', () => {
+    const s3 = parseRemoteUrl('s3://team/snaps/dev?endpoint=http://127.0.0.1:9000')
+    expect(s3.kind === 'store' && s3.store.location).toBe('s3://team/snaps/dev')
+    const file = parseRemoteUrl('file:///mnt/share')
+    expect(file.kind === 'store' && file.store.location).toBe('/mnt/share')
+    expect(parseRemoteUrl('zenith://10.0.0.5:7000/abcdefghijklmnopqrstuvwx')).toMatchObject({kind: 'recv', host: '10.0.0.5', port: 7000, token: 'abcdefghijklmnopqrstuvwx'})
+    expect(() => parseRemoteUrl('ftp://x/y')).toThrow(/not a storage name or a remote URL/)
+    expect(() => parseRemoteUrl('zenith://host:7000/short')).toThrow()
+  })
+
+  test('an endpoint turns on path style and when-required checksums; unknown keys are refused', () => {
+    expect(s3Options({bucket: 'team', endpoint: 'http://127.0.0.1:9000'}, {})).toMatchObject({forcePathStyle: true, checksums: 'when-required', prefix: ''})
+    expect(s3Options({bucket: 'team', prefix: '/a/b/'}, {})).toMatchObject({forcePathStyle: false, checksums: 'when-supported', prefix: 'a/b'})
+    expect(s3Options({bucket: 'team'}, {ZENITH_S3_ENDPOINT: 'http://minio:9000'}).endpoint).toBe('http://minio:9000')
+    expect(() => s3Options({bucket: 'team', secret: 'x'}, {})).toThrow(/Unknown s3 option/)
+    expect(() => s3Options({}, {})).toThrow(/needs a bucket/)
+  })
+})
+
+describe('dir object store and index', () => {
+  test('put/get/head/list/delete, no temporary files left', async () => {
+    const store = new DirObjectStore(dir)
+    await store.put('chunks/aa', Buffer.from('one'))
+    await store.put('chunks/bb', Buffer.from('two'))
+    await store.put('manifests/x.json', Buffer.from('{}'))
+    expect((await store.get('chunks/aa'))?.toString()).toBe('one')
+    expect(await store.get('chunks/zz')).toBeUndefined()
+    expect(await store.head('chunks/bb')).toEqual({size: 3})
+    const keys: string[] = []
+    for await (const item of store.list('chunks/')) keys.push(item.key)
+    expect(keys).toEqual(['chunks/aa', 'chunks/bb'])
+    await store.delete('chunks/aa')
+    await store.delete('chunks/aa')
+    expect(await readdir(path.join(dir, 'chunks'))).toEqual(['bb'])
+    await expect(store.get('../escape')).rejects.toThrow()
+  })
+
+  test('concurrent index updates both land', async () => {
+    const store = new DirObjectStore(dir)
+    const entry = (name: string) => ({logicalBytes: 1, createdAt: name, pgVersion: 15, chunks: 1})
+    await Promise.all(['a', 'b', 'c'].map((name) => updateIndex(store, (index) => {
+      index.snapshots[name] = entry(name)
+    }, (index) => index.snapshots[name]?.createdAt === name)))
+    expect((await listSnapshotsIn(store)).map((item) => item.name)).toEqual(['a', 'b', 'c'])
+  })
+})
+
+describe('task pool', () => {
+  test('runs at most N at once and reports the first failure', async () => {
+    const pool = new TaskPool(2)
+    let running = 0
+    let peak = 0
+    for (let i = 0; i < 6; i++) {
+      await pool.run(async () => {
+        running++
+        peak = Math.max(peak, running)
+        await new Promise((resolve) => setTimeout(resolve, 5))
+        running--
+      })
+    }
+
+    await pool.drain()
+    expect(peak).toBe(2)
+    const failing = new TaskPool(2)
+    await failing.run(async () => {
+      throw new Error('boom')
+    })
+    await expect(failing.drain()).rejects.toThrow('boom')
+  })
+})
