@@ -1,0 +1,107 @@
+#!/usr/bin/env node
+// Push and pull throughput against the raw AWS SDK on the same s3rver, and the bytes a
+// re-push sends after a 1% change. Usage: node bench/push-pull.mjs [--scale 10]
+// Needs the built CLI (dist/), postgres 15 and s3rver (a devDependency).
+import {spawn, execFileSync} from 'node:child_process'
+import {createWriteStream} from 'node:fs'
+import {mkdtemp, readdir, rm} from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import {pipeline} from 'node:stream/promises'
+import {fileURLToPath} from 'node:url'
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
+const {CreateBucketCommand, GetObjectCommand, S3Client} = await import('@aws-sdk/client-s3')
+const {Upload} = await import('@aws-sdk/lib-storage')
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const BIN = path.join(ROOT, 'bin', 'run.js')
+const PGBENCH = '/usr/lib/postgresql/15/bin/pgbench'
+const scale = Number(process.argv[process.argv.indexOf('--scale') + 1]) || 10
+const credentials = {AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1'}
+
+const work = await mkdtemp(path.join(os.tmpdir(), 'zenith-bench-push-'))
+const server = await startS3rver(path.join(work, 's3'))
+const endpoint = `http://127.0.0.1:${server.port}`
+const client = new S3Client({endpoint, region: 'us-east-1', forcePathStyle: true, credentials: {accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER'},
+  requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED'})
+await client.send(new CreateBucketCommand({Bucket: 'bench'}))
+
+const homeA = path.join(work, 'a')
+const homeB = path.join(work, 'b')
+const zenith = (home, args, extra = {}) => JSON.parse(execFileSync('node', [BIN, ...args, '--json'], {
+  env: {...process.env, ...credentials, ZENITH_HOME: home, ZENITH_FIRST_PORT: '6280', ZENITH_S3_ENDPOINT: endpoint, ...extra}, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 26,
+}))
+const timed = (fn) => {
+  const start = process.hrtime.bigint()
+  const result = fn()
+  return {result, seconds: Number(process.hrtime.bigint() - start) / 1e9}
+}
+const timedAsync = async (fn) => {
+  const start = process.hrtime.bigint()
+  const result = await fn()
+  return {result, seconds: Number(process.hrtime.bigint() - start) / 1e9}
+}
+
+try {
+  zenith(homeA, ['pg', 'create', 'bench'])
+  const url = execFileSync('node', [BIN, 'pg', 'url', 'bench'], {env: {...process.env, ZENITH_HOME: homeA}, encoding: 'utf8'}).trim()
+  execFileSync(PGBENCH, ['-i', '-q', '-s', String(scale), url], {stdio: 'ignore'})
+  zenith(homeA, ['snapshot', 'create', 'bench@one'])
+  const snapshotsDir = path.join(homeA, 'storages', 'local', 'snapshots')
+  const folder = path.join(snapshotsDir, (await readdir(snapshotsDir)).find((name) => name.startsWith('bench@one')))
+
+  // Baseline: the same data directory as one tar stream through lib-storage Upload, then GetObject to a file.
+  const rawUp = await timedAsync(async () => {
+    const tar = spawn('tar', ['-cf', '-', '-C', folder, '.'], {stdio: ['ignore', 'pipe', 'inherit']})
+    await new Upload({client, params: {Bucket: 'bench', Key: 'raw/snapshot.tar', Body: tar.stdout}, queueSize: 4, partSize: 8 * 1024 * 1024}).done()
+  })
+  const rawDown = await timedAsync(async () => {
+    const object = await client.send(new GetObjectCommand({Bucket: 'bench', Key: 'raw/snapshot.tar'}))
+    await pipeline(object.Body, createWriteStream(path.join(work, 'raw.tar')))
+  })
+  const push = timed(() => zenith(homeA, ['snapshot', 'push', 'bench@one', '--to', 's3://bench/zenith']))
+  const pull = timed(() => zenith(homeB, ['snapshot', 'pull', '--from', 's3://bench/zenith', 'bench@one']))
+  const logical = push.result.logicalBytes
+  const mbps = (bytes, seconds) => (bytes / seconds / 1024 / 1024).toFixed(1)
+
+  // A 1% change: a contiguous 1% of the accounts updated (an app's recent rows), then checkpoint.
+  const rows = scale * 100_000
+  execFileSync('psql', [url, '-qc', `update pgbench_accounts set abalance = abalance + 1 where aid <= ${rows / 100}`, '-c', 'checkpoint'], {stdio: 'ignore'})
+  zenith(homeA, ['snapshot', 'create', 'bench@two'])
+  const repush = zenith(homeA, ['snapshot', 'push', 'bench@two', '--to', 's3://bench/zenith'])
+
+  const lines = [
+    `pgbench scale ${scale}: snapshot of ${mbps(logical, 1)} MiB logical, stored as ${mbps(push.result.sentBytes, 1)} MiB of compressed chunks`,
+    `push: ${push.seconds.toFixed(2)} s (${mbps(logical, push.seconds)} MiB/s logical) vs raw Upload ${rawUp.seconds.toFixed(2)} s (${mbps(logical, rawUp.seconds)} MiB/s): ratio ${(rawUp.seconds / push.seconds).toFixed(2)}x (target >= 0.8x)`,
+    `pull: ${pull.seconds.toFixed(2)} s (${mbps(logical, pull.seconds)} MiB/s logical, verified) vs raw GetObject ${rawDown.seconds.toFixed(2)} s (${mbps(logical, rawDown.seconds)} MiB/s): ratio ${(rawDown.seconds / pull.seconds).toFixed(2)}x (target >= 0.8x)`,
+    `re-push after a 1% change: sent ${repush.sentBytes} B = ${(100 * repush.sentBytes / repush.logicalBytes).toFixed(2)}% of ${repush.logicalBytes} B (target <= 5%); changed chunks ${(100 * repush.changedBytes / repush.logicalBytes).toFixed(2)}% uncompressed; ${repush.chunksSent} chunks sent, ${repush.chunksSkipped} skipped`,
+  ]
+  console.log(lines.join('\n'))
+} finally {
+  for (const home of [homeA, homeB]) {
+    try {
+      execFileSync('node', [BIN, 'pg', 'stop', 'bench', '--mode', 'immediate'], {env: {...process.env, ZENITH_HOME: home}, stdio: 'ignore'})
+    } catch {
+      // Not running (or never created): nothing to stop.
+    }
+  }
+
+  server.child.kill()
+  await rm(work, {recursive: true, force: true})
+}
+
+/** s3rver in its own process, so that its CPU does not share an event loop with either side. */
+async function startS3rver(directory) {
+  const script = `import S3rver from 's3rver'
+const server = new S3rver({address: '127.0.0.1', port: 0, silent: true, directory: ${JSON.stringify(directory)}})
+const {port} = await server.run()
+console.log(port)`
+  const child = spawn('node', ['--input-type=module', '-e', script], {cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit']})
+  const port = await new Promise((resolve, reject) => {
+    child.stdout.once('data', (data) => resolve(Number(String(data).trim())))
+    child.once('exit', (code) => reject(new Error(`s3rver exited with ${code}`)))
+  })
+  return {child, port}
+}
+
