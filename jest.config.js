@@ -3,7 +3,7 @@ export default {
   testEnvironment: 'node',
   extensionsToTreatAsEsm: ['.ts'],
   moduleNameMapper: {'^(\\.{1,2}/.*)\\.js$': '$1'},
-  transform: {'^.+\\.ts$': ['ts-jest', {useESM: true, isolatedModules: true, diagnostics: false}]},
+  transform: {'^.+\\.ts$': ['ts-jest', {useESM: true, diagnostics: false}]},
   testMatch: ['<rootDir>/test/**/*.test.ts'],
   setupFiles: ['<rootDir>/test/helpers/setup-console.ts'],
   testTimeout: 120_000,

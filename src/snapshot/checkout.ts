@@ -8,6 +8,7 @@ import type {OnProgress} from '../progress.js'
 import {silent} from '../progress.js'
 import {parseSnapshotRef} from '../state/names.js'
 import type {CheckoutJournal, PgRecord, SnapshotRecord} from '../state/schema.js'
+import {diskUsage} from '../storage/local.js'
 import {removeRuntimeFiles} from './backup.js'
 import {snapshotVolumeName} from './records.js'
 import {pgBusy, resolveSnapshot} from './snapshots.js'
@@ -80,7 +81,7 @@ export async function finishCheckout(zenith: Zenith, pg: PgRecord, journal: Chec
     await storage.snapshotVolume(pg.volume, journal.headVolume, removeRuntimeFiles)
     const head: SnapshotRecord = {
       name: journal.head, pg: pg.name, tag: journal.head.slice(pg.name.length + 1), storage: pg.storage, volume: journal.headVolume,
-      parent: pg.base, method: 'checkout', pgVersion: pg.pgVersion, logicalBytes: (await storage.sizeOf({snapshot: journal.headVolume})).bytes,
+      parent: pg.base, method: 'checkout', pgVersion: pg.pgVersion, logicalBytes: await diskUsage(storage.snapshotPath(journal.headVolume)),
       createdAt: new Date().toISOString(), state: 'ready', password: pg.password,
     }
     await zenith.store.update((current) => {

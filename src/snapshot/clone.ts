@@ -1,15 +1,17 @@
+import {randomBytes} from 'node:crypto'
 import {chmod, stat} from 'node:fs/promises'
 
 import {execa} from 'execa'
 
-import {type Zenith, localStorage} from '../context.js'
+import {type Zenith, DEFAULT_STORAGE, localStorage} from '../context.js'
 import {ZenithError} from '../errors.js'
 import {type CreatePgOptions, type PgInfo, createPg} from '../pg/lifecycle.js'
 import {type OsUser, pgOsUser} from '../pg/os-user.js'
+import {silent} from '../progress.js'
 import {copyTree} from '../storage/local.js'
 import {removeRuntimeFiles} from './backup.js'
 import {readPgVersion} from './records.js'
-import {resolveSnapshot} from './snapshots.js'
+import {destroySnapshot, resolveSnapshot} from './snapshots.js'
 
 /**
  * The `fill` of `pg create NAME --snapshot SNAP [--cow]`: a thin clone (btrfs snapshot or
@@ -57,9 +59,35 @@ export async function prepareDataDir(dataDir: string, osUser: OsUser | undefined
   await chmod(dataDir, 0o700)
 }
 
-/** `pg create NAME --snapshot SNAP [--cow]` for a local snapshot. */
+/**
+ * `pg create NAME --snapshot SNAP [--cow]`. SNAP may be a URL (basebackup://, http(s)://,
+ * file://): it is imported as a temporary snapshot, the pg is made from it, and the temporary
+ * snapshot is destroyed, as the proposal's `pg create --snapshot URL` session shows.
+ */
 export async function createPgFromSnapshot(zenith: Zenith, options: Omit<CreatePgOptions, 'fill'> & {snapshot: string; cow?: boolean}): Promise<PgInfo> {
-  // Resolve first, so an unknown snapshot fails before anything is reserved.
-  resolveSnapshot(await zenith.store.read(), options.snapshot)
-  return createPg(zenith, {...options, fill: fillFromSnapshot(zenith, options.snapshot, {cow: options.cow ?? false})})
+  const onProgress = options.onProgress ?? silent
+  const {importSnapshot, isSnapshotUrl} = await import('../transfer/import.js')
+  if (!isSnapshotUrl(options.snapshot)) {
+    // Resolve first, so an unknown snapshot fails before anything is reserved.
+    resolveSnapshot(await zenith.store.read(), options.snapshot)
+    return createPg(zenith, {...options, fill: fillFromSnapshot(zenith, options.snapshot, {cow: options.cow ?? false})})
+  }
+
+  const storageName = options.storage ?? DEFAULT_STORAGE
+  const temporary = `import-${randomBytes(4).toString('hex')}`
+  const imported = await importSnapshot(zenith, {from: options.snapshot, name: temporary, storage: storageName, onProgress})
+  onProgress({type: 'step', message: 'Downloading snapshot... Done'})
+  try {
+    // The temporary snapshot goes away: share its blocks where the storage can, else copy.
+    const thin = localStorage(await zenith.store.read(), storageName).copyMethod !== 'copy'
+    const fill = fillFromSnapshot(zenith, temporary, {cow: thin})
+    const pg = await createPg(zenith, {
+      ...options,
+      fill: async (target) => ({...await fill(target), origin: {snapshot: imported.source, cow: false}}),
+    })
+    return pg
+  } finally {
+    await destroySnapshot(zenith, temporary, {force: true})
+    onProgress({type: 'step', message: 'Destroying snapshot... Done'})
+  }
 }

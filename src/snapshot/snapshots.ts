@@ -9,6 +9,7 @@ import {isAlive} from '../state/lock.js'
 import {parseNewSnapshotRef, parseSnapshotRef} from '../state/names.js'
 import type {PgRecord, SnapshotRecord, StoreData} from '../state/schema.js'
 import {copyWithBackupApi, removeRuntimeFiles} from './backup.js'
+import {diskUsage} from '../storage/local.js'
 import {assertSnapshotNameFree, snapshotVolumeName} from './records.js'
 
 export interface SnapshotInfo {
@@ -75,8 +76,7 @@ export async function createSnapshot(zenith: Zenith, ref: string, options: {onPr
       await storage.snapshotVolume(pg.volume, record.volume, removeRuntimeFiles)
     }
 
-    const size = await storage.sizeOf({snapshot: record.volume})
-    const ready: SnapshotRecord = {...record, logicalBytes: size.bytes, state: 'ready', pid: undefined}
+    const ready: SnapshotRecord = {...record, logicalBytes: await diskUsage(storage.snapshotPath(record.volume)), state: 'ready', pid: undefined}
     await zenith.store.update((data) => {
       data.snapshots[name] = ready
       const current = data.pgs[pgName]
