@@ -2,7 +2,7 @@ import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {formatBytes} from '../../cli/format.js'
-import {showPg} from '../../pg/lifecycle.js'
+import {inspectPg} from '../../snapshot/inventory.js'
 
 export default class PgShow extends BaseCommand {
   static override description = 'Show a pg: storage, status, endpoint, space used and snapshots'
@@ -11,7 +11,7 @@ export default class PgShow extends BaseCommand {
 
   async run() {
     const {args} = await this.parse(PgShow)
-    const pg = await showPg(await this.openZenith(), args.name)
+    const pg = await inspectPg(await this.openZenith(), args.name)
     this.log([
       `${pg.name}:`,
       `  role: ${pg.role}`,
@@ -19,10 +19,16 @@ export default class PgShow extends BaseCommand {
       `  endpoint: ${pg.endpoint}`,
       `  storage: ${pg.storage}`,
       `  space used on ${pg.storage}: ${formatBytes(pg.usedBytes)}`,
+      `  space used on all storages: ${formatBytes(pg.usedOnAllBytes)}`,
       `  postgres: ${pg.pgVersion}`,
       `  data directory: ${pg.dataDir}`,
       `  log: ${pg.logFile}`,
       ...(pg.origin ? [`  created from: ${pg.origin.snapshot}${pg.origin.cow ? ' (copy-on-write clone)' : ''}`] : []),
+      '  snapshots:',
+      ...(pg.snapshots.length === 0 ? ['    -'] : pg.snapshots.flatMap((group) => [
+        `    on ${group.storage}:${group.error ? ` (unreachable: ${group.error})` : ''}`,
+        ...group.items.map((item) => `      ${item.name}: ${formatBytes(item.sizeBytes)}${item.sizeExact ? '' : '*'}`),
+      ])),
       ...(Object.keys(pg.settings).length > 0 ? ['  settings:', ...Object.entries(pg.settings).map(([key, value]) => `    ${key} = ${value}`)] : []),
     ].join('\n'))
     return pg

@@ -2,16 +2,23 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {formatBytes, renderTable} from '../../cli/format.js'
+import {listSnapshotsInStorage} from '../../snapshot/inventory.js'
 import {listSnapshots} from '../../snapshot/snapshots.js'
 
 export default class SnapshotList extends BaseCommand {
   static override description = 'List snapshots, with the implicit PG@CURRENT and PG@HEAD{n} of every pg'
-  static override examples = ['<%= config.bin %> snapshot list', '<%= config.bin %> snapshot list --pg dev --json']
-  static override flags = {pg: Flags.string({description: 'only snapshots of this pg'})}
+  static override examples = ['<%= config.bin %> snapshot list', '<%= config.bin %> snapshot list --pg dev --json', '<%= config.bin %> snapshot list --storage s3tank']
+  static override flags = {
+    pg: Flags.string({description: 'only snapshots of this pg'}),
+    storage: Flags.string({char: 's', description: 'only snapshots in this storage (local or remote)'}),
+  }
 
   async run() {
     const {flags} = await this.parse(SnapshotList)
-    const snapshots = await listSnapshots(await this.openZenith(), {pg: flags.pg})
+    const zenith = await this.openZenith()
+    const snapshots = flags.storage
+      ? await listSnapshotsInStorage(zenith, flags.storage, {pg: flags.pg})
+      : await listSnapshots(zenith, {pg: flags.pg})
     const logical = snapshots.some((snapshot) => !snapshot.sizeExact)
     this.log(renderTable(['ID', 'SIZE', 'PARENT', 'CREATED', 'STORAGE'], snapshots.map((snapshot) => [
       snapshot.name,

@@ -1,0 +1,110 @@
+#!/usr/bin/env node
+// Thin clone and snapshot timing on a loop-mounted btrfs, at two database sizes, against the
+// baselines a developer would otherwise use: `pg_ctl start` alone, `CREATE DATABASE ... TEMPLATE`
+// and `cp -a --reflink=never`. Needs root (loop mount) and a built dist/.
+//   node bench/clone.bench.mjs [--scales 20,100] [--runs 3]
+import {mkdtemp, rm, chmod, mkdir} from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+import {execa} from 'execa'
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const bin = path.join(root, 'bin', 'run.js')
+const pgBin = '/usr/lib/postgresql/15/bin'
+const args = process.argv.slice(2)
+const option = (name, fallback) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback)
+const scales = option('--scales', '20,100').split(',').map(Number)
+const runs = Number(option('--runs', '3'))
+
+if (process.getuid?.() !== 0) {
+  console.log('clone bench: skipped (needs root for the btrfs loop mount)')
+  process.exit(0)
+}
+
+const base = await mkdtemp(path.join(os.tmpdir(), 'zenith-bench-clone-'))
+await chmod(base, 0o755)
+const image = path.join(base, 'btrfs.img')
+const mnt = path.join(base, 'mnt')
+const home = path.join(base, 'home')
+await mkdir(mnt)
+const env = {...process.env, ZENITH_HOME: home, ZENITH_FIRST_PORT: '7100'}
+const zenith = (...argv) => execa('node', [bin, ...argv], {env, stdin: 'ignore'})
+const timed = async (work) => {
+  const start = process.hrtime.bigint()
+  await work()
+  return Number(process.hrtime.bigint() - start) / 1e9
+}
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
+const asPostgres = (command, argv) => execa('runuser', ['-u', 'postgres', '--', command, ...argv], {cwd: '/'})
+
+try {
+  await execa('truncate', ['-s', `${Math.max(...scales) * 45 + 2000}M`, image])
+  await execa('mkfs.btrfs', ['-q', image])
+  await execa('mount', ['-o', 'loop', image, mnt])
+  await zenith('storage', 'attach', '-t', 'btrfs', '-n', 'fast', '-c', `path=${mnt}/zenith`, '-c', 'quota=off')
+  const rows = []
+  for (const scale of scales) {
+    const source = `src${scale}`
+    await zenith('pg', 'create', source, '-s', 'fast')
+    const url = (await zenith('pg', 'url', source)).stdout.trim()
+    await execa('psql', [url, '-qc', 'create database bench'])
+    const benchUrl = url.replace(/\/postgres$/, '/bench')
+    await execa(path.join(pgBin, 'pgbench'), ['-i', '-q', '-s', String(scale), benchUrl])
+    await execa('psql', [url, '-qc', 'checkpoint'])
+    const size = Number((await execa('psql', [benchUrl, '-tAc', 'select pg_database_size(current_database())'])).stdout)
+
+    const snapshotTimes = []
+    const cloneTimes = []
+    const startTimes = []
+    for (let run = 0; run < runs; run++) {
+      snapshotTimes.push(await timed(() => zenith('snapshot', 'create', `${source}@s${run}`)))
+      const clone = `c${scale}r${run}`
+      cloneTimes.push(await timed(() => zenith('pg', 'create', clone, '-s', 'fast', '--snapshot', `${source}@s${run}`, '--cow')))
+      // Baseline: postgres' own start on the same (already recovered) data directory.
+      const show = JSON.parse((await zenith('pg', 'show', clone, '--json')).stdout)
+      await zenith('pg', 'stop', clone)
+      startTimes.push(await timed(() => asPostgres(path.join(pgBin, 'pg_ctl'), ['start', '-w', '-s', '-D', show.dataDir, '-l', '/dev/null'])))
+      await asPostgres(path.join(pgBin, 'pg_ctl'), ['stop', '-s', '-D', show.dataDir, '-m', 'fast'])
+      await zenith('pg', 'destroy', clone)
+    }
+
+    const templateTimes = []
+    for (let run = 0; run < runs; run++) {
+      templateTimes.push(await timed(() => execa('psql', [url, '-qc', `create database copy${run} template bench`])))
+      await execa('psql', [url, '-qc', `drop database copy${run}`])
+    }
+
+    const show = JSON.parse((await zenith('pg', 'show', source, '--json')).stdout)
+    await zenith('pg', 'stop', source)
+    const copyTimes = []
+    for (let run = 0; run < Math.min(runs, 2); run++) {
+      const target = path.join(mnt, `cp-${scale}-${run}`)
+      copyTimes.push(await timed(() => execa('cp', ['-a', '--reflink=never', show.dataDir, target])))
+      await rm(target, {recursive: true, force: true})
+    }
+
+    await zenith('pg', 'destroy', source, '--force')
+    rows.push({scale, sizeMb: Math.round(size / 1048576), snapshot: median(snapshotTimes), clone: median(cloneTimes), pgctlStart: median(startTimes), template: median(templateTimes), cp: median(copyTimes)})
+  }
+
+  console.log('\nthin clone on btrfs (medians of', runs, 'runs; seconds)')
+  console.log('scale  db size  snapshot create  clone (--cow)  pg_ctl start  clone - start  CREATE DATABASE TEMPLATE  cp -a --reflink=never  template/clone  cp/clone')
+  for (const row of rows) {
+    console.log([
+      String(row.scale).padEnd(5), `${row.sizeMb}M`.padEnd(8), row.snapshot.toFixed(3).padEnd(16), row.clone.toFixed(3).padEnd(14),
+      row.pgctlStart.toFixed(3).padEnd(13), (row.clone - row.pgctlStart).toFixed(3).padEnd(14), row.template.toFixed(3).padEnd(25),
+      row.cp.toFixed(3).padEnd(22), `${(row.template / row.clone).toFixed(1)}x`.padEnd(15), `${(row.cp / row.clone).toFixed(1)}x`,
+    ].join(' '))
+  }
+
+  if (rows.length >= 2) {
+    const [small, large] = rows
+    console.log(`clone time at scale ${large.scale} vs ${small.scale}: ${(large.clone / small.clone).toFixed(2)}x (target: within 1.10x)`)
+  }
+} finally {
+  const list = await zenith('pg', 'list', '--json').catch(() => ({stdout: '[]'}))
+  for (const pg of JSON.parse(list.stdout || '[]')) if (pg.status === 'running') await zenith('pg', 'stop', pg.name, '--mode', 'immediate').catch(() => undefined)
+  await execa('umount', [mnt], {reject: false})
+  await rm(base, {recursive: true, force: true})
+}

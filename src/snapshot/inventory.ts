@@ -1,0 +1,50 @@
+import type {Zenith} from '../context.js'
+import {storageRecord} from '../context.js'
+import {type PgInfo, showPg} from '../pg/lifecycle.js'
+import type {StorageRecord} from '../state/schema.js'
+import {type SnapshotInfo, listSnapshots} from './snapshots.js'
+
+const isRemote = (record: StorageRecord) => record.type === 's3' || record.type === 'dir'
+
+/** Snapshots kept in one storage: local ones from the store, remote ones from the storage's index. */
+export async function listSnapshotsInStorage(zenith: Zenith, storage: string, options: {pg?: string} = {}): Promise<SnapshotInfo[]> {
+  const record = storageRecord(await zenith.store.read(), storage)
+  if (!isRemote(record)) {
+    return (await listSnapshots(zenith, options)).filter((snapshot) => snapshot.storage === storage)
+  }
+
+  const {listRemoteSnapshots} = await import('../remote/layout.js')
+  return (await listRemoteSnapshots(record))
+    .filter((snapshot) => !options.pg || snapshot.name.startsWith(`${options.pg}@`))
+    .map((snapshot) => ({
+      name: snapshot.name, pg: snapshot.name.includes('@') ? snapshot.name.split('@')[0] : undefined, storage, sizeBytes: snapshot.logicalBytes,
+      sizeExact: false, logicalBytes: snapshot.logicalBytes, method: 'import', pgVersion: snapshot.pgVersion, createdAt: snapshot.createdAt,
+      implicit: false, dependents: [],
+    }))
+}
+
+export interface PgDetails extends PgInfo {
+  /** Space used by the pg and its snapshots on every storage that holds any of them. */
+  usedOnAllBytes: number
+  snapshots: Array<{storage: string; items: Array<{name: string; sizeBytes: number; sizeExact: boolean}>; error?: string}>
+}
+
+/** `pg show`: the pg, and its snapshots on each storage (`on local: ... on s3tank: ...`). */
+export async function inspectPg(zenith: Zenith, name: string): Promise<PgDetails> {
+  const pg = await showPg(zenith, name)
+  const data = await zenith.store.read()
+  const snapshots: PgDetails['snapshots'] = []
+  for (const record of Object.values(data.storages).sort((a, b) => a.name.localeCompare(b.name))) {
+    try {
+      const items = (await listSnapshotsInStorage(zenith, record.name, {pg: name})).filter((snapshot) => !snapshot.implicit)
+      if (items.length > 0) snapshots.push({storage: record.name, items: items.map(({name, sizeBytes, sizeExact}) => ({name, sizeBytes, sizeExact}))})
+    } catch (error) {
+      // An unreachable bucket must not hide the rest of the pg.
+      if (isRemote(record)) snapshots.push({storage: record.name, items: [], error: error instanceof Error ? error.message : String(error)})
+      else throw error
+    }
+  }
+
+  const usedOnAllBytes = pg.usedBytes + snapshots.flatMap((group) => group.items).reduce((sum, item) => sum + item.sizeBytes, 0)
+  return {...pg, usedOnAllBytes, snapshots}
+}
