@@ -63,7 +63,7 @@ export async function buildManifest(dir: string, info: ManifestInfo): Promise<Ar
     if (entry.target !== undefined) file.target = entry.target
     if (entry.type === 'file') {
       const hasher = new ChunkHasher(chunkSize)
-      for await (const data of createReadStream(path.join(dir, entry.path), {highWaterMark: 1024 * 1024})) {
+      for await (const data of createReadStream(path.join(dir, entry.path), {highWaterMark: readBufferSize(entry.size)})) {
         hasher.update(data as Buffer)
         done += (data as Buffer).length
         info.onBytes?.(done)
@@ -117,4 +117,9 @@ async function backupWalRange(dir: string): Promise<Pick<ArchiveManifest, 'start
     // A damaged backup_manifest is reported by pg_verifybackup, not here: the range is optional.
     return {}
   }
+}
+
+/** Most files of a data directory are a few KB: a 1 MiB buffer for each would dominate the time. */
+export function readBufferSize(fileSize: number): number {
+  return Math.min(1024 * 1024, Math.max(64 * 1024, fileSize))
 }

@@ -4,7 +4,7 @@ import {Transform, type Writable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 
 import {type Compression, compressor} from './compression.js'
-import type {DataDirEntry} from './data-dir.js'
+import {type DataDirEntry, readBufferSize} from './data-dir.js'
 import type {ArchiveManifest} from './manifest.js'
 
 export const MANIFEST_ENTRY = 'manifest.json'
@@ -56,7 +56,7 @@ export async function writeArchive(dir: string, output: Writable, options: Write
           const sink = pack.entry({name: entry.path, type: 'file', size: entry.size, mode: entry.mode, mtime}, callback)
           if (entry.size > 0) {
             // Exactly the size in the header: a file that grew since it was listed must not break the tar.
-            for await (const chunk of createReadStream(path.join(dir, entry.path), {highWaterMark: 1024 * 1024, end: entry.size - 1})) {
+            for await (const chunk of createReadStream(path.join(dir, entry.path), {highWaterMark: readBufferSize(entry.size), end: entry.size - 1})) {
               done += (chunk as Buffer).length
               options.onBytes?.(done)
               if (!sink.write(chunk)) await new Promise<void>((resolve) => sink.once('drain', () => resolve()))
