@@ -9,6 +9,11 @@ export function progressRenderer(options: {json: boolean; stream?: NodeJS.WriteS
   const stream = options.stream ?? process.stderr
   if (options.json) return () => {}
   const tty = Boolean(stream.isTTY)
+  // Loaded only where a bar can be drawn; until it is, bytes are reported as plain lines.
+  let cliProgress: CliProgress | undefined
+  if (tty) void import('cli-progress').then((module) => {
+    cliProgress = (module.default ?? module) as CliProgress
+  })
   const started = new Map<string, {at: number; lastPrint: number}>()
   let bar: {update(done: number, payload?: object): void; setTotal(total: number): void; stop(): void} | undefined
   let barLabel: string | undefined
@@ -31,10 +36,10 @@ export function progressRenderer(options: {json: boolean; stream?: NodeJS.WriteS
       return
     }
 
-    if (tty) {
+    if (tty && cliProgress) {
       if (!bar || barLabel !== event.label) {
         bar?.stop()
-        bar = textBar(stream, event.label)
+        bar = textBar(stream, event.label, cliProgress)
         barLabel = event.label
       }
 
@@ -51,33 +56,37 @@ export function progressRenderer(options: {json: boolean; stream?: NodeJS.WriteS
   }
 }
 
-/** A one-line bar redrawn in place: `label [=====-----] 60% | 120M/200M | 20M/s`. */
-function textBar(stream: NodeJS.WriteStream, label: string) {
-  let total = 0
-  let lastDraw = 0
-  const draw = (done: number, rate: string, force = false) => {
-    const now = Date.now()
-    if (!force && now - lastDraw < 100) return
-    lastDraw = now
-    const fraction = total > 0 ? Math.min(1, done / total) : 0
-    const width = 32
-    const filled = Math.round(fraction * width)
-    const percent = total > 0 ? `${Math.floor(fraction * 100)}%` : '?%'
-    stream.write(`\r${label} [${'='.repeat(filled)}${'-'.repeat(width - filled)}] ${percent} | ${formatBytes(done)}${total ? `/${formatBytes(total)}` : ''} | ${rate}\u001B[K`)
-  }
+type CliProgress = typeof import('cli-progress')
 
-  let last = {done: 0, rate: ''}
+/** `label [=====-----] 60% | 120M/200M | 20M/s`, drawn by cli-progress on the TTY. */
+function textBar(stream: NodeJS.WriteStream, label: string, cliProgress: CliProgress) {
+  const bar = new cliProgress.SingleBar({
+    stream,
+    format: `${label} [{bar}] {percentage}% | {doneText}/{totalText} | {rate}`,
+    barsize: 32,
+    hideCursor: true,
+    etaBuffer: 20,
+    fps: 10,
+  }, cliProgress.Presets.legacy)
+  let total = 0
+  let started = false
   return {
     setTotal(value: number) {
       total = value
+      if (started) bar.setTotal(value)
     },
     update(done: number, payload?: object) {
-      last = {done, rate: (payload as {rate?: string} | undefined)?.rate ?? ''}
-      draw(done, last.rate)
+      const tokens = {...payload, doneText: formatBytes(done), totalText: total ? formatBytes(total) : '?'}
+      if (!started) {
+        bar.start(total || Math.max(done, 1), done, tokens)
+        started = true
+      } else {
+        if (!total && done > bar.getTotal()) bar.setTotal(done)
+        bar.update(done, tokens)
+      }
     },
     stop() {
-      draw(last.done, last.rate, true)
-      stream.write('\n')
+      if (started) bar.stop()
     },
   }
 }
