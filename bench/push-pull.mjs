@@ -4,7 +4,7 @@
 // Needs the built CLI (dist/), postgres 15 and s3rver (a devDependency).
 import {spawn, execFileSync} from 'node:child_process'
 import {createWriteStream} from 'node:fs'
-import {mkdtemp, readdir, rm} from 'node:fs/promises'
+import {chmod, mkdtemp, readdir, rm} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import {pipeline} from 'node:stream/promises'
@@ -21,6 +21,8 @@ const scale = Number(process.argv[process.argv.indexOf('--scale') + 1]) || 10
 const credentials = {AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1'}
 
 const work = await mkdtemp(path.join(os.tmpdir(), 'zenith-bench-push-'))
+// The OS user postgres runs as (when we are root) must traverse into the homes.
+await chmod(work, 0o711)
 const server = await startS3rver(path.join(work, 's3'))
 const endpoint = `http://127.0.0.1:${server.port}`
 const client = new S3Client({endpoint, region: 'us-east-1', forcePathStyle: true, credentials: {accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER'},

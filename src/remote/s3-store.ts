@@ -80,17 +80,21 @@ export class S3ObjectStore implements ObjectStore {
   async * list(prefix: string): AsyncIterable<{key: string; size: number}> {
     const {client, sdk} = await this.client()
     const base = this.keyOf('')
-    let token: string | undefined
-    do {
-      const page = await this.call(prefix, () => client.send(new sdk.ListObjectsV2Command({
-        Bucket: this.options.bucket, Prefix: this.keyOf(prefix), ContinuationToken: token,
+    // ListObjects (v1) paged by Marker: every S3-compatible server implements it, while some
+    // (s3rver on OpenSSL 3) fail to produce ListObjectsV2 continuation tokens.
+    let marker: string | undefined
+    for (;;) {
+      const page = await this.call(prefix, () => client.send(new sdk.ListObjectsCommand({
+        Bucket: this.options.bucket, Prefix: this.keyOf(prefix), Marker: marker,
       })))
-      for (const item of page.Contents ?? []) {
+      const items = page.Contents ?? []
+      for (const item of items) {
         if (item.Key) yield {key: item.Key.slice(base.length), size: item.Size ?? 0}
       }
 
-      token = page.IsTruncated ? page.NextContinuationToken : undefined
-    } while (token)
+      if (!page.IsTruncated || items.length === 0) return
+      marker = page.NextMarker ?? items.at(-1)?.Key
+    }
   }
 
   async delete(key: string): Promise<void> {
