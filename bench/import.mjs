@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+/* global process, console */
 /**
  * Import/export benchmark (run after a build: `node bench/import.mjs`; needs root and PostgreSQL
  * 15). Starts a source postgres with pgbench data, then in the same run:
