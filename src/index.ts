@@ -11,3 +11,8 @@ export {type ExportFormat, type ExportOptions, type ExportResult, exportSnapshot
 export {type ImportOptions, type ImportResult, importSnapshot, isSnapshotUrl} from './transfer/import.js'
 export {type ArchiveManifest, type ManifestFile} from './archive/manifest.js'
 export {COMPRESSIONS, type Compression} from './archive/compression.js'
+export {type AttachRemoteOptions, attachRemoteStorage} from './remote/attach.js'
+export {type RemoteSnapshot, listRemoteSnapshots, remoteUsage} from './remote/layout.js'
+export {type PullOptions, type PullResult, pullSnapshot} from './transfer/pull.js'
+export {type PushOptions, type PushResult, pushSnapshot} from './transfer/push.js'
+export {type ReceiveOptions, type ReceiveResult, receiveSnapshot} from './transfer/recv.js'
