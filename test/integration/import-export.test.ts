@@ -96,7 +96,8 @@ async function footprint(where: TestHome) {
   const list = await where.ok(['snapshot', 'list', '--json'])
   const folder = path.join(where.home, 'storages', 'local')
   return {
-    snapshots: (list.json as Array<{name: string}>).map((item) => item.name).sort(),
+    // pg@CURRENT rows are the live data directories of pgs, not stored snapshots.
+    snapshots: (list.json as Array<{name: string}>).map((item) => item.name).filter((name) => !name.endsWith('@CURRENT')).sort(),
     folders: (await readdir(path.join(folder, 'snapshots')).catch(() => [])).sort(),
     scratch: (await readdir(path.join(folder, '.scratch')).catch(() => [])).sort(),
     volumes: (await readdir(path.join(folder, 'volumes')).catch(() => [])).filter((name) => name.startsWith('.')).sort(),
@@ -219,6 +220,9 @@ maybe('snapshot import / export against a real postgres', () => {
     expect(imported.json).toMatchObject({snapshot: 'movies', kind: 'archive'})
     expect(await checksumOf(other, 'movies', 'movies')).toEqual(expected)
     const before = await footprint(other)
+    // pg create --snapshot URL: an implicit import whose temporary snapshot is gone afterwards.
+    expect(await checksumOf(other, 'fromweb', `${base}/files/movies.zenith`)).toEqual(expected)
+    expect(await footprint(other)).toEqual(before)
     const missing = await other.run(['snapshot', 'import', '--from', `${base}/nope.zenith`, '--json'])
     expect(missing.json.error.code).toBe('SOURCE_UNREACHABLE')
     expect(await footprint(other)).toEqual(before)
