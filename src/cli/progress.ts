@@ -25,7 +25,7 @@ export function progressRenderer(options: {json: boolean; stream?: NodeJS.WriteS
     }
 
     const now = Date.now()
-    const state = started.get(event.label) ?? {at: now, lastPrint: 0}
+    const state = started.get(event.label) ?? {at: now, lastPrint: now}
     started.set(event.label, state)
     const seconds = (now - state.at) / 1000
     if (event.type === 'bytes-end') {
