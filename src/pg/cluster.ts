@@ -159,7 +159,10 @@ export async function clusterStatus(dataDir: string): Promise<{status: ClusterSt
 async function isPostgresProcess(pid: number): Promise<boolean> {
   if (process.platform !== 'linux') return true
   const comm = await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')
-  return /postgres|postmaster/.test(comm)
+  // A killed postmaster that its parent has not reaped yet is a zombie: it still has a pid and a
+  // name, but it is not running (containers whose PID 1 does not reap keep such zombies).
+  const state = /^State:\s+(\S)/m.exec(await readFile(`/proc/${pid}/status`, 'utf8').catch(() => ''))?.[1]
+  return /postgres|postmaster/.test(comm) && state !== 'Z' && state !== 'X'
 }
 
 /**
