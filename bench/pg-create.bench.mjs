@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+/* global process, console */
 // `zenith pg create` + `zenith pg stop` (the whole CLI: node start-up, store, port choice,
 // initdb, pg_ctl start, pg_ctl stop) against the same work done by hand with the same initdb
 // options: initdb + pg_ctl start -w + pg_ctl stop -w, run as the postgres OS user when root.

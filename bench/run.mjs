@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+/* global process, console */
 // Runs the benchmarks: every bench/*.bench.mjs, or the ones named (with or without the suffix).
 // Arguments after `--` go to each benchmark. Each prints its own figures and ratios.
 //   node bench/run.mjs                   # all
