@@ -60,7 +60,9 @@ export class TestHome {
   /** Stops every pg of this home (immediately) and removes the home. */
   async destroy(): Promise<void> {
     const list = await this.run(['pg', 'list', '--json'])
-    for (const item of (list.json ?? []) as Array<{name: string; status: string}>) {
+    // A home whose store a test broke on purpose answers with an error, not a list.
+    const pgs = (Array.isArray(list.json) ? list.json : []) as Array<{name: string; status: string}>
+    for (const item of pgs) {
       if (item.status === 'running') await this.run(['pg', 'stop', item.name, '--mode', 'immediate'])
     }
 

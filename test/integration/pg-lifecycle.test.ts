@@ -3,7 +3,7 @@
  * temporary ZENITH_HOMEs on ports 6000-6099. Build first: npx tsc -p tsconfig.build.json && npx oclif manifest
  */
 import {existsSync, readFileSync} from 'node:fs'
-import {mkdir, readFile, readdir, rm} from 'node:fs/promises'
+import {mkdir, readFile, readdir, rm, writeFile} from 'node:fs/promises'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
@@ -24,7 +24,10 @@ async function newHome(firstPort: number, parent?: string): Promise<TestHome> {
 }
 
 afterAll(async () => {
-  for (const home of homes) await home.destroy()
+  // Every home, even when one of them fails to clean up.
+  const results = await Promise.allSettled(homes.map((home) => home.destroy()))
+  const failed = results.filter((result) => result.status === 'rejected')
+  if (failed.length > 0) throw new Error(`cleanup failed: ${failed.map((result) => String((result as PromiseRejectedResult).reason)).join('; ')}`)
 })
 
 function listen(port: number): Promise<net.Server> {
@@ -162,6 +165,16 @@ describe('pg lifecycle', () => {
     expect(endpointOf(started)).toBe(port)
     expect(await status(home, 'pgdata1')).toBe('running')
     expect(await queryPort(home, 'pgdata1', port, 'select string_agg(x::text, \',\' order by x) from t')).toBe('1,2')
+  })
+
+  it('restarts a running pg: a new postmaster on the same port', async () => {
+    const before = await show(home, 'pgdata1')
+    const oldPid = await postmasterPid(before.dataDir)
+    await home.ok(['pg', 'restart', 'pgdata1'])
+    const after = await show(home, 'pgdata1')
+    expect(after.status).toBe('running')
+    expect(await postmasterPid(after.dataDir)).not.toBe(oldPid)
+    expect(await queryPort(home, 'pgdata1', before.port, 'select count(*) from t')).toBe('2')
   })
 
   it('shows postgres log lines with pg logs', async () => {
@@ -352,6 +365,21 @@ describe('the CLI itself', () => {
     const json = await home.run(['pg', 'lsit', '--json'])
     expect(json.exitCode).toBe(2)
     expect(json.json.error.hint).toBe('Did you mean "pg list"?')
+  })
+
+  it.each([
+    ['corrupt', '{"version": 1, "pgs": {', 'STORE_CORRUPT'],
+    ['from a newer zenith', '{"version": 999, "storages": {}, "pgs": {}, "snapshots": {}, "pitr": {}}', 'STORE_TOO_NEW'],
+  ])('refuses a %s store with exit 5 and leaves it as it was', async (_label, text, code) => {
+    const broken = await newHome(6086)
+    await writeFile(path.join(broken.home, 'state.json'), text)
+    for (const args of [['pg', 'list', '--json'], ['pg', 'create', 'x', '--no-start', '--json']]) {
+      const result = await broken.run(args)
+      expectError(result, code, 5)
+      expect(await readFile(path.join(broken.home, 'state.json'), 'utf8')).toBe(text)
+    }
+
+    expect(existsSync(path.join(broken.home, 'storages', 'local', 'volumes', 'x'))).toBe(false)
   })
 
   it('starts postgres when ZENITH_HOME is longer than a unix socket path may be', async () => {
