@@ -1,9 +1,10 @@
-import {access, readdir, realpath} from 'node:fs/promises'
+import {access, mkdir, readFile, readdir, realpath, rename, rm, stat, writeFile} from 'node:fs/promises'
 import {constants} from 'node:fs'
 import path from 'node:path'
 
 import {execa} from 'execa'
 
+import {resolveHome} from '../context.js'
 import {ZenithError} from '../errors.js'
 
 export interface PgBinaries {
@@ -24,14 +25,17 @@ const found = new Map<string, PgBinaries | undefined>()
  * With `major`, only binaries of that major version will do (a snapshot's PG_VERSION).
  */
 export async function findPgBinaries(major?: number): Promise<PgBinaries> {
-  const candidates = await candidateDirs()
+  const fromCache = await readCache(major)
+  if (fromCache) return fromCache
   const seen: PgBinaries[] = []
-  for (const dir of candidates) {
+  for (const dir of await candidateDirs()) {
     const binaries = await probe(dir)
-    if (!binaries) continue
-    if (major === undefined || binaries.major === major) return binaries
-    seen.push(binaries)
+    if (binaries && !seen.some((other) => other.dir === binaries.dir)) seen.push(binaries)
   }
+
+  await writeCache(seen)
+  const match = seen.find((binaries) => major === undefined || binaries.major === major)
+  if (match) return match
 
   if (major !== undefined && seen.length > 0) {
     throw new ZenithError('PG_VERSION_MISMATCH',
@@ -43,6 +47,58 @@ export async function findPgBinaries(major?: number): Promise<PgBinaries> {
   throw new ZenithError('PG_BINARIES_NOT_FOUND',
     `No PostgreSQL${major === undefined ? '' : ` ${major}`} server binaries (initdb, pg_ctl, postgres) were found.`,
     `Install them (Debian/Ubuntu: apt-get install postgresql-${wanted}; RHEL: dnf install postgresql${wanted}-server; macOS: brew install postgresql@${wanted}) or set ZENITH_PG_BIN to their directory.`)
+}
+
+/**
+ * Probing spawns `pg_config` and `postgres --version` per candidate: ~50 ms on every command.
+ * The result is kept in ZENITH_HOME/cache, valid for the same ZENITH_PG_BIN and PATH while
+ * each binary keeps its modification time.
+ */
+interface CacheEntry {
+  dir: string
+  major: number
+  version: string
+  mtimeMs: number
+}
+
+function cacheFile(): string {
+  return path.join(resolveHome(), 'cache', 'pg-binaries.json')
+}
+
+function cacheKey(): string {
+  return JSON.stringify([process.env.ZENITH_PG_BIN ?? '', process.env.PATH ?? ''])
+}
+
+async function readCache(major?: number): Promise<PgBinaries | undefined> {
+  try {
+    const cache = JSON.parse(await readFile(cacheFile(), 'utf8')) as {key: string; found: CacheEntry[]}
+    if (cache.key !== cacheKey()) return undefined
+    const entry = cache.found.find((item) => major === undefined || item.major === major)
+    if (!entry || (await stat(path.join(entry.dir, 'postgres'))).mtimeMs !== entry.mtimeMs) return undefined
+    return {dir: entry.dir, major: entry.major, version: entry.version, path: (tool) => path.join(entry.dir, tool)}
+  } catch {
+    // No cache yet, or an unreadable one: search afresh.
+    return undefined
+  }
+}
+
+async function writeCache(found: PgBinaries[]): Promise<void> {
+  const entries: CacheEntry[] = []
+  for (const binaries of found) {
+    const info = await stat(binaries.path('postgres')).catch(() => undefined)
+    if (info) entries.push({dir: binaries.dir, major: binaries.major, version: binaries.version, mtimeMs: info.mtimeMs})
+  }
+
+  const file = cacheFile()
+  const temporary = `${file}.${process.pid}.tmp`
+  try {
+    await mkdir(path.dirname(file), {recursive: true, mode: 0o700})
+    await writeFile(temporary, JSON.stringify({key: cacheKey(), found: entries}))
+    await rename(temporary, file)
+  } catch {
+    // A cache that cannot be written only costs the next command a search.
+    await rm(temporary, {force: true}).catch(() => undefined)
+  }
 }
 
 async function candidateDirs(): Promise<string[]> {
