@@ -39,7 +39,7 @@ const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.l
 const asPostgres = (command, argv) => execa('runuser', ['-u', 'postgres', '--', command, ...argv], {cwd: '/'})
 
 try {
-  await execa('truncate', ['-s', `${Math.max(...scales) * 45 + 2000}M`, image])
+  await execa('truncate', ['-s', `${Math.max(...scales) * 100 + 3000}M`, image])
   await execa('mkfs.btrfs', ['-q', image])
   await execa('mount', ['-o', 'loop', image, mnt])
   await zenith('storage', 'attach', '-t', 'btrfs', '-n', 'fast', '-c', `path=${mnt}/zenith`, '-c', 'quota=off')

@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+// The plain-copy fallback (ext4, the machine's own disk): `snapshot create` of a stopped pg and
+// a full-copy `pg create --snapshot` versus `cp -a --reflink=never` of the same data directory.
+//   node bench/copy.bench.mjs [--scale 20] [--runs 3]
+import {mkdtemp, rm, chmod} from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+import {execa} from 'execa'
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const bin = path.join(root, 'bin', 'run.js')
+const args = process.argv.slice(2)
+const option = (name, fallback) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback)
+const scale = Number(option('--scale', '20'))
+const runs = Number(option('--runs', '3'))
+const base = await mkdtemp(path.join(os.tmpdir(), 'zenith-bench-copy-'))
+await chmod(base, 0o755)
+const env = {...process.env, ZENITH_HOME: path.join(base, 'home'), ZENITH_FIRST_PORT: '7200'}
+const zenith = (...argv) => execa('node', [bin, ...argv], {env, stdin: 'ignore'})
+const timed = async (work) => {
+  const start = process.hrtime.bigint()
+  await work()
+  return Number(process.hrtime.bigint() - start) / 1e9
+}
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
+
+try {
+  await zenith('pg', 'create', 'src')
+  const url = (await zenith('pg', 'url', 'src')).stdout.trim()
+  await execa('/usr/lib/postgresql/15/bin/pgbench', ['-i', '-q', '-s', String(scale), url])
+  const show = JSON.parse((await zenith('pg', 'show', 'src', '--json')).stdout)
+  await zenith('pg', 'stop', 'src')
+  const storage = JSON.parse((await zenith('storage', 'show', 'local', '--json')).stdout)
+  const snapshotTimes = []
+  const copyTimes = []
+  for (let run = 0; run < runs; run++) {
+    await execa('sync')
+    copyTimes.push(await timed(() => execa('cp', ['-a', '--reflink=never', show.dataDir, path.join(base, `cp${run}`)])))
+    await execa('sync')
+    snapshotTimes.push(await timed(() => zenith('snapshot', 'create', `src@s${run}`)))
+    await rm(path.join(base, `cp${run}`), {recursive: true, force: true})
+  }
+
+  const snapshot = median(snapshotTimes)
+  const copy = median(copyTimes)
+  console.log(`plain copy on ${storage.copyMethod} storage, pgbench scale ${scale} (${Math.round(show.usedBytes / 1048576)}M), medians of ${runs}:`)
+  console.log(`  zenith snapshot create (stopped pg): ${snapshot.toFixed(3)} s`)
+  console.log(`  cp -a --reflink=never:               ${copy.toFixed(3)} s`)
+  console.log(`  ratio: ${(snapshot / copy).toFixed(2)}x (target: within 1.10x)`)
+} finally {
+  await zenith('pg', 'destroy', 'src', '--force').catch(() => undefined)
+  await rm(base, {recursive: true, force: true})
+}
