@@ -30,12 +30,26 @@ afterAll(async () => {
   if (failed.length > 0) throw new Error(`cleanup failed: ${failed.map((result) => String((result as PromiseRejectedResult).reason)).join('; ')}`)
 })
 
+/** Listens on `port` (0: one the kernel picks, so no other test run can hold it). */
 function listen(port: number): Promise<net.Server> {
   return new Promise((resolve, reject) => {
     const server = net.createServer()
     server.once('error', reject)
     server.listen({port, host: '127.0.0.1'}, () => resolve(server))
   })
+}
+
+/** A port from `from` up that is free now (another run of these tests may hold some). */
+async function freePort(from: number): Promise<number> {
+  for (let port = from; port < from + 20; port++) {
+    const server = await listen(port).catch(() => undefined)
+    if (server) {
+      await close(server)
+      return port
+    }
+  }
+
+  throw new Error(`no free port from ${from}`)
 }
 
 function close(server: net.Server): Promise<void> {
@@ -200,12 +214,13 @@ describe('pg lifecycle', () => {
   })
 
   it('refuses --port held by another process with PORT_IN_USE, changing nothing', async () => {
-    const server = await listen(6030)
+    const server = await listen(0)
+    const port = (server.address() as net.AddressInfo).port
     try {
       const before = await stateOf(home)
-      const result = await home.run(['pg', 'create', 'blocked', '--port', '6030', '--json'])
+      const result = await home.run(['pg', 'create', 'blocked', '--port', String(port), '--json'])
       expectError(result, 'PORT_IN_USE', 4)
-      expect(result.json.error.message).toContain('6030')
+      expect(result.json.error.message).toContain(String(port))
       expect(result.json.error.hint).toContain('--port')
       expect(await stateOf(home)).toEqual(before)
     } finally {
@@ -214,10 +229,11 @@ describe('pg lifecycle', () => {
   })
 
   it('creates on a chosen free port with settings', async () => {
-    const created = await home.ok(['pg', 'create', 'custom', '--port', '6031', '--set', 'work_mem=7MB', '--set', "cluster_name=it's"])
-    expect(endpointOf(created)).toBe(6031)
-    expect(await queryPort(home, 'custom', 6031, 'show work_mem')).toBe('7MB')
-    expect(await queryPort(home, 'custom', 6031, 'show cluster_name')).toBe("it's")
+    const port = await freePort(6031)
+    const created = await home.ok(['pg', 'create', 'custom', '--port', String(port), '--set', 'work_mem=7MB', '--set', "cluster_name=it's"])
+    expect(endpointOf(created)).toBe(port)
+    expect(await queryPort(home, 'custom', port, 'show work_mem')).toBe('7MB')
+    expect(await queryPort(home, 'custom', port, 'show cluster_name')).toBe("it's")
   })
 
   const destroyWithSnapshots = hasSnapshotCreate ? it : it.skip
