@@ -32,7 +32,7 @@ export default class StorageAttach extends BaseCommand {
     }
 
     if (flags.type !== 'local' && flags.type !== 'btrfs') {
-      throw new ZenithError('STORAGE_UNSUPPORTED', `Storage type ${flags.type} is not available in this build.`, 'Use -t local or -t btrfs.')
+      throw new ZenithError('STORAGE_UNSUPPORTED', `Storage type ${flags.type} is not supported yet.`, 'Use -t local (reflink or copy), -t btrfs, -t s3 or -t dir.')
     }
 
     const storage = await attachLocalStorage(zenith, {name: flags.name, type: flags.type, options})
