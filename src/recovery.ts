@@ -1,6 +1,7 @@
 import {type Zenith, localStorage} from './context.js'
 import {finishDestroy} from './pg/lifecycle.js'
 import {finishCheckout} from './snapshot/checkout.js'
+import {reclaimCaches} from './transfer/chunk-cache.js'
 import {isAlive} from './state/lock.js'
 
 export interface Repair {
@@ -66,6 +67,9 @@ export async function recoverInterrupted(zenith: Zenith): Promise<Repair[]> {
   for (const storage of Object.values(data.storages)) {
     if (storage.path && storage.type !== 'dir') await localStorage(data, storage.name).reclaim()
   }
+
+  // A killed pull's verified chunks stay for a re-run (which adopts them) until they expire.
+  for (const folder of await reclaimCaches(zenith.home)) repairs.push({item: `cache/${folder}`, action: 'removed what a killed transfer left'})
 
   return repairs
 }

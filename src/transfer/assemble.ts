@@ -1,14 +1,13 @@
 import {chmod, lutimes, mkdir, open, symlink, utimes} from 'node:fs/promises'
 import path from 'node:path'
 
-import type {ArchiveManifest} from '../archive/manifest.js'
+import type {ArchiveManifest, ManifestFile} from '../archive/manifest.js'
 import type {Zenith} from '../context.js'
 import {ZenithError} from '../errors.js'
 import type {OnProgress} from '../progress.js'
-import {openChunk} from '../remote/chunker.js'
 import {addSnapshot} from '../snapshot/records.js'
 import type {SnapshotRecord} from '../state/schema.js'
-import type {ChunkCache} from './chunk-cache.js'
+import {TaskPool} from './pool.js'
 
 /** Logical (uncompressed) size of every distinct chunk a manifest names. */
 export function chunkSizes(manifest: ArchiveManifest): Map<string, number> {
@@ -26,20 +25,73 @@ export function filesOfChunk(manifest: ArchiveManifest, hash: string): string {
   return files.length > 3 ? `${files.slice(0, 3).join(', ')} and ${files.length - 3} more` : files.join(', ')
 }
 
+/** A chunk that could not be had: gone from the source, or its content does not match its sha256. */
+export interface DamagedChunk {
+  hash: string
+  missing: boolean
+}
+
 /**
- * Makes a local snapshot from a manifest whose chunks are all in the cache: the data directory
- * is written into addSnapshot's scratch folder, every chunk checked against its sha256 again on
- * the way, and only then does the snapshot become visible. Any failure leaves nothing.
+ * Where the chunks of a snapshot being written come from. `content` returns a chunk's
+ * decompressed content, already checked against its sha256 and expected size, or says why it
+ * cannot. It is called once per distinct chunk, up to `concurrency` at a time.
  */
-export async function assembleSnapshot(zenith: Zenith, options: {name: string; storage?: string; manifest: ArchiveManifest; cache: ChunkCache; onProgress: OnProgress}): Promise<SnapshotRecord> {
-  const {manifest, cache} = options
-  const label = `Writing ${options.name}`
+export interface ChunkSource {
+  readonly concurrency: number
+  content(hash: string, size: number): Promise<Buffer | DamagedChunk>
+}
+
+interface Placement {
+  file: string
+  offset: number
+  created: Promise<void>
+}
+
+/** Files created (or given their modes and times) at once. */
+const FILE_CREATION_CONCURRENCY = 4
+
+interface Deferred {
+  promise: Promise<void>
+  resolve: () => void
+  reject: (error: unknown) => void
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void
+  let reject!: (error: unknown) => void
+  const promise = new Promise<void>((ok, fail) => {
+    resolve = ok
+    reject = fail
+  })
+  // Awaited by the chunk writes into that file; a failure is thrown where the layout is awaited.
+  promise.catch(() => undefined)
+  return {promise, resolve, reject}
+}
+
+/**
+ * Makes a local snapshot from a manifest: the data directory is laid out in addSnapshot's
+ * scratch folder (files pre-sized), then each distinct chunk is obtained from `source`
+ * (verified there) and written at its place(s) as it arrives. A damaged chunk does not stop
+ * the others (so a re-run finds every good one in its cache); when any is damaged the error
+ * from `damaged` is thrown and addSnapshot removes everything: nothing becomes visible before
+ * every chunk has been verified.
+ */
+export async function assembleSnapshot(zenith: Zenith, options: {
+  name: string; storage?: string; manifest: ArchiveManifest; source: ChunkSource; label: string; onProgress: OnProgress
+  damaged: (chunks: DamagedChunk[]) => Error
+}): Promise<SnapshotRecord> {
+  const {manifest, source, label} = options
+  checkChunkCounts(manifest)
   return addSnapshot(zenith, {
     name: options.name,
     storage: options.storage,
     method: 'import',
     async fill(dir) {
-      let done = 0
+      // Folders and symlinks first (parents before children); files are created in the
+      // background while the first chunks are on their way: on a busy disk, creating a data
+      // directory's thousand files takes as long as fetching its chunks.
+      const files: Array<{target: string; size: number; created: Deferred}> = []
+      const placements = new Map<string, Placement[]>()
       for (const file of manifest.files) {
         const target = path.join(dir, ...file.path.split('/'))
         if (file.type === 'dir') {
@@ -47,46 +99,130 @@ export async function assembleSnapshot(zenith: Zenith, options: {name: string; s
         } else if (file.type === 'symlink') {
           await symlink(file.target ?? '', target)
         } else {
-          const handle = await open(target, 'wx', 0o600)
-          try {
-            let written = 0
-            for (const hash of file.chunks) {
-              const content = await openChunk(await cache.read(hash), hash)
-              if (!content) {
-                throw new ZenithError('CHECKSUM_MISMATCH', `Chunk ${hash} of ${file.path} changed on disk after it was verified; nothing was created.`,
-                  'Run the command again: the damaged chunk is fetched again.')
-              }
-
-              await handle.write(content, 0, content.length, written)
-              written += content.length
-              done += content.length
-              options.onProgress({type: 'bytes', label, done, total: manifest.totalBytes})
-            }
-
-            if (written !== file.size) {
-              throw new ZenithError('ARCHIVE_INVALID', `${file.path} should have ${file.size} bytes but its chunks hold ${written}.`, 'The manifest is damaged: push the snapshot again with --force.')
-            }
-          } finally {
-            await handle.close()
-          }
+          const created = deferred()
+          files.push({target, size: file.size, created})
+          file.chunks.forEach((hash, i) => {
+            const at = {file: target, offset: i * manifest.chunkSize, created: created.promise}
+            const list = placements.get(hash)
+            if (list) list.push(at)
+            else placements.set(hash, [at])
+          })
         }
       }
 
-      // Modes and times last, children before parents, so that writing into a folder does not
-      // change its time and a read-only folder does not block its own content.
-      for (const file of [...manifest.files].reverse()) {
-        const target = path.join(dir, ...file.path.split('/'))
-        const time = file.mtime === undefined ? undefined : new Date(file.mtime)
-        if (file.type === 'symlink') {
-          if (time) await lutimes(target, time, time)
-          continue
+      let next = 0
+      const layout = Promise.all(Array.from({length: FILE_CREATION_CONCURRENCY}, async () => {
+        while (next < files.length) {
+          const file = files[next++]
+          try {
+            await createSized(file.target, file.size)
+            file.created.resolve()
+          } catch (error) {
+            file.created.reject(error)
+            throw error
+          }
+        }
+      }))
+      layout.catch(() => {
+        // Thrown by `await layout` below, or by the chunk writes waiting for that file.
+      })
+
+      const sizes = chunkSizes(manifest)
+      const pool = new TaskPool(source.concurrency)
+      const damaged: DamagedChunk[] = []
+      let done = 0
+      try {
+        for (const [hash, places] of placements) {
+          await pool.run(async () => {
+            const content = await source.content(hash, sizes.get(hash)!)
+            if (!Buffer.isBuffer(content)) {
+              damaged.push(content)
+              return
+            }
+
+            for (const place of places) {
+              await place.created
+              await writeAt(place, content)
+              done += content.length
+            }
+
+            options.onProgress({type: 'bytes', label, done, total: manifest.totalBytes})
+          })
         }
 
-        await chmod(target, file.mode & 0o7777)
-        if (time) await utimes(target, time, time)
+        await pool.drain()
+        await layout
+      } finally {
+        // Nothing may still be writing into the folder when a failure has it removed.
+        await pool.settle()
+        await Promise.allSettled([layout])
       }
 
       options.onProgress({type: 'bytes-end', label, done})
+      if (damaged.length > 0) throw options.damaged(damaged)
+
+      // Modes and times last, once nothing more is written: files and symlinks in parallel (a
+      // file's mode and time do not touch its folder), then folders children before parents, so
+      // that a read-only folder does not block its own content.
+      const target = (file: ManifestFile) => path.join(dir, ...file.path.split('/'))
+      const time = (file: ManifestFile) => (file.mtime === undefined ? undefined : new Date(file.mtime))
+      const finishing = new TaskPool(FILE_CREATION_CONCURRENCY)
+      for (const file of manifest.files) {
+        if (file.type === 'dir') continue
+        await finishing.run(async () => {
+          const at = time(file)
+          if (file.type === 'symlink') {
+            if (at) await lutimes(target(file), at, at)
+            return
+          }
+
+          await chmod(target(file), file.mode & 0o7777)
+          if (at) await utimes(target(file), at, at)
+        })
+      }
+
+      await finishing.drain()
+      for (const file of [...manifest.files].reverse()) {
+        if (file.type !== 'dir') continue
+        const at = time(file)
+        await chmod(target(file), file.mode & 0o7777)
+        if (at) await utimes(target(file), at, at)
+      }
     },
   })
+}
+
+/** A file of N bytes has ceil(N / chunkSize) chunks: otherwise chunk offsets and sizes are wrong. */
+function checkChunkCounts(manifest: ArchiveManifest): void {
+  for (const file of manifest.files) {
+    if (file.type === 'file' && file.chunks.length !== Math.ceil(file.size / manifest.chunkSize)) {
+      throw new ZenithError('ARCHIVE_INVALID', `${file.path} should have ${file.size} bytes but the manifest lists ${file.chunks.length} chunks of ${manifest.chunkSize} for it.`,
+        'The manifest is damaged: push the snapshot again with --force.')
+    }
+  }
+}
+
+/** An empty file of its final size, so that chunks can be written at their offsets in any order. */
+async function createSized(target: string, size: number): Promise<void> {
+  const handle = await open(target, 'wx', 0o600)
+  try {
+    if (size > 0) await handle.truncate(size)
+  } finally {
+    await handle.close()
+  }
+}
+
+async function writeAt(place: Placement, content: Buffer): Promise<void> {
+  // One open per placement: a data directory has thousands of files, too many to keep open,
+  // and an open costs microseconds next to a chunk's transfer.
+  const handle = await open(place.file, 'r+')
+  try {
+    let written = 0
+    while (written < content.length) {
+      const {bytesWritten} = await handle.write(content, written, content.length - written, place.offset + written)
+      written += bytesWritten
+    }
+  } finally {
+    await handle.close()
+  }
 }

@@ -25,6 +25,11 @@ export class TaskPool {
     this.throwIfFailed()
   }
 
+  /** Waits for the tasks still running, whatever they do: before removing what they write into. */
+  async settle(): Promise<void> {
+    while (this.running.size > 0) await Promise.race(this.running)
+  }
+
   private throwIfFailed(): void {
     if (this.failure) throw this.failure.error
   }

@@ -1,5 +1,4 @@
 import {createHash} from 'node:crypto'
-import path from 'node:path'
 
 import type {ArchiveManifest} from '../archive/manifest.js'
 import type {Zenith} from '../context.js'
@@ -12,9 +11,8 @@ import {resolveRemote} from '../remote/open.js'
 import {assertSnapshotNameFree} from '../snapshot/records.js'
 import {parseSnapshotRef} from '../state/names.js'
 import type {SnapshotRecord} from '../state/schema.js'
-import {assembleSnapshot, chunkSizes, filesOfChunk} from './assemble.js'
-import {ChunkCache} from './chunk-cache.js'
-import {TaskPool} from './pool.js'
+import {type ChunkSource, type DamagedChunk, assembleSnapshot, filesOfChunk} from './assemble.js'
+import {ChunkCache, reclaimCaches} from './chunk-cache.js'
 import {TRANSFER_CONCURRENCY} from './push.js'
 
 export interface PullOptions {
@@ -42,10 +40,13 @@ export interface PullResult {
 }
 
 /**
- * Fetches a snapshot from a remote: every chunk is checked against its sha256 as it arrives
- * and kept in a cache under ZENITH_HOME/cache; only when all of them are there is the data
- * directory written and the snapshot made visible. A missing or corrupted chunk stops the pull
- * with CHECKSUM_MISMATCH and creates nothing; a re-run fetches only what the cache lacks.
+ * Fetches a snapshot from a remote and writes it straight into a new local snapshot: chunks are
+ * fetched in parallel, each decompressed once and checked against its sha256 as it arrives,
+ * then written at its place(s) in the data directory being built. The compressed chunk is also
+ * kept in this pull's own cache folder, so that a pull that fails (a damaged chunk) or is killed
+ * can be re-run and fetches only what it lacks. Only when every chunk has been verified does the
+ * snapshot become visible; a missing or corrupted chunk stops the pull with CHECKSUM_MISMATCH
+ * and creates nothing.
  */
 export async function pullSnapshot(zenith: Zenith, options: PullOptions): Promise<PullResult> {
   const source = await resolveRemote(zenith, options.from)
@@ -65,21 +66,58 @@ export async function pullSnapshot(zenith: Zenith, options: PullOptions): Promis
       `See \`zenith snapshot list --storage ${options.from}\` for what it holds.`)
   }
 
-  const cache = new ChunkCache(pullCacheDir(zenith, store.location, remoteName))
-  const cached = await cache.open()
-  const fetched = await fetchChunks(store, manifest, cache, options.onProgress)
-  const snapshot = await assembleSnapshot(zenith, {name: localName, storage: options.storage, manifest, cache, onProgress: options.onProgress})
-  await cache.remove()
-  return {
-    snapshot, from: source.label, remoteName, logicalBytes: manifest.totalBytes,
-    receivedBytes: fetched.receivedBytes, chunksFetched: fetched.chunks, chunksCached: [...chunkSizes(manifest).keys()].filter((hash) => cached.has(hash)).length,
+  await reclaimCaches(zenith.home)
+  const cache = await ChunkCache.claim(zenith.home, 'pull', pullCacheKey(store.location, remoteName))
+  const chunks = new RemoteChunks(store, cache)
+  try {
+    const snapshot = await assembleSnapshot(zenith, {
+      name: localName, storage: options.storage, manifest, source: chunks, label: `Pulling ${remoteName}`, onProgress: options.onProgress,
+      damaged: (damaged) => damagedChunks(store, manifest, damaged),
+    })
+    await cache.remove()
+    return {
+      snapshot, from: source.label, remoteName, logicalBytes: manifest.totalBytes,
+      receivedBytes: chunks.receivedBytes, chunksFetched: chunks.fetched, chunksCached: chunks.fromCache,
+    }
+  } catch (error) {
+    await cache.release()
+    throw error
   }
 }
 
-/** One folder per remote and snapshot, so a re-run of the same pull finds what it fetched. */
-function pullCacheDir(zenith: Zenith, location: string, snapshot: string): string {
-  const key = createHash('sha256').update(`${location}\n${snapshot}`).digest('hex').slice(0, 16)
-  return path.join(zenith.home, 'cache', `pull-${key}`)
+/** Pulls of the same snapshot from the same remote share a key: a re-run adopts what a failed one verified. */
+function pullCacheKey(location: string, snapshot: string): string {
+  return createHash('sha256').update(`${location}\n${snapshot}`).digest('hex').slice(0, 16)
+}
+
+/** Chunks from this pull's cache (left by an earlier attempt) or else from the remote; every one verified. */
+class RemoteChunks implements ChunkSource {
+  readonly concurrency = TRANSFER_CONCURRENCY
+  receivedBytes = 0
+  fetched = 0
+  fromCache = 0
+
+  constructor(private readonly store: ObjectStore, private readonly cache: ChunkCache) {}
+
+  async content(hash: string, size: number): Promise<Buffer | DamagedChunk> {
+    if (this.cache.has(hash)) {
+      // Checked again: a crash may have cut the file short. A bad one is simply fetched again.
+      const content = await openChunk(await this.cache.read(hash), hash, size)
+      if (content) {
+        this.fromCache++
+        return content
+      }
+    }
+
+    const stored = await this.store.get(chunkKey(hash))
+    if (!stored) return {hash, missing: true}
+    const content = await openChunk(stored, hash, size)
+    if (!content) return {hash, missing: false}
+    await this.cache.put(hash, stored)
+    this.receivedBytes += stored.length
+    this.fetched++
+    return content
+  }
 }
 
 async function onlySnapshot(store: ObjectStore, label: string): Promise<string> {
@@ -89,45 +127,7 @@ async function onlySnapshot(store: ObjectStore, label: string): Promise<string> 
     snapshots.length === 0 ? 'Push one first with `zenith snapshot push SNAP --to ...`.' : `Pull one of: ${snapshots.map((item) => item.name).join(', ')}.`)
 }
 
-async function fetchChunks(store: ObjectStore, manifest: ArchiveManifest, cache: ChunkCache, onProgress: OnProgress): Promise<{receivedBytes: number; chunks: number}> {
-  const sizes = chunkSizes(manifest)
-  const total = [...sizes.values()].reduce((sum, size) => sum + size, 0)
-  const label = `Pulling ${manifest.snapshot}`
-  const pool = new TaskPool(TRANSFER_CONCURRENCY)
-  let done = 0
-  let receivedBytes = 0
-  let chunks = 0
-  // A damaged chunk does not stop the others: the cache keeps every good one for the re-run,
-  // and the error names all that are damaged.
-  const damaged: Array<{hash: string; missing: boolean}> = []
-  for (const [hash, size] of sizes) {
-    if (cache.has(hash)) {
-      done += size
-      continue
-    }
-
-    await pool.run(async () => {
-      const stored = await store.get(chunkKey(hash))
-      if (!stored || !(await openChunk(stored, hash))) {
-        damaged.push({hash, missing: !stored})
-        return
-      }
-
-      await cache.put(hash, stored)
-      receivedBytes += stored.length
-      chunks++
-      done += size
-      onProgress({type: 'bytes', label, done, total})
-    })
-  }
-
-  await pool.drain()
-  onProgress({type: 'bytes-end', label, done})
-  if (damaged.length > 0) throw damagedChunks(store, manifest, damaged)
-  return {receivedBytes, chunks}
-}
-
-function damagedChunks(store: ObjectStore, manifest: ArchiveManifest, damaged: Array<{hash: string; missing: boolean}>): ZenithError {
+function damagedChunks(store: ObjectStore, manifest: ArchiveManifest, damaged: DamagedChunk[]): ZenithError {
   const [first] = damaged
   const more = damaged.length > 1 ? ` (and ${damaged.length - 1} more damaged chunk${damaged.length > 2 ? 's' : ''})` : ''
   const what = first.missing ? `is missing from ${store.location}` : `in ${store.location} is corrupted: its content does not match its sha256`

@@ -1,7 +1,6 @@
 import {createHash, randomBytes, timingSafeEqual} from 'node:crypto'
 import http from 'node:http'
 import os from 'node:os'
-import path from 'node:path'
 
 import type {ArchiveManifest} from '../archive/manifest.js'
 import type {Zenith} from '../context.js'
@@ -12,8 +11,9 @@ import {openChunk, validateManifest} from '../remote/chunker.js'
 import {assertSnapshotNameFree} from '../snapshot/records.js'
 import {parseSnapshotRef} from '../state/names.js'
 import type {SnapshotRecord} from '../state/schema.js'
-import {assembleSnapshot, chunkSizes, filesOfChunk} from './assemble.js'
-import {ChunkCache} from './chunk-cache.js'
+import {type ChunkSource, assembleSnapshot, chunkSizes, filesOfChunk} from './assemble.js'
+import {ChunkCache, reclaimCaches} from './chunk-cache.js'
+import {TRANSFER_CONCURRENCY} from './push.js'
 
 export interface ReceiveOptions {
   /** TCP port (default: a free one). */
@@ -48,8 +48,8 @@ const MAX_MANIFEST_BODY = 1024 * 1024 * 1024
 export async function receiveSnapshot(zenith: Zenith, options: ReceiveOptions): Promise<ReceiveResult> {
   localStorage(await zenith.store.read(), options.storage ?? 'local')
   const token = randomBytes(24).toString('base64url')
-  const cache = new ChunkCache(path.join(zenith.home, 'cache', `recv-${createHash('sha256').update(token).digest('hex').slice(0, 16)}`))
-  await cache.open()
+  await reclaimCaches(zenith.home)
+  const cache = await ChunkCache.claim(zenith.home, 'recv', createHash('sha256').update(token).digest('hex').slice(0, 16))
   let snapshotName: string | undefined
   let receivedBytes = 0
   let receivedLogical = 0
@@ -74,7 +74,7 @@ export async function receiveSnapshot(zenith: Zenith, options: ReceiveOptions): 
         parseSnapshotRef(snapshot)
         assertSnapshotNameFree(await zenith.store.read(), snapshot)
         snapshotName = snapshot
-        reply(response, 200, {existing: [...await cache.open()]})
+        reply(response, 200, {existing: [...cache.cached]})
         options.onProgress({type: 'step', message: `Receiving ${snapshot}`})
         return
       }
@@ -104,7 +104,11 @@ export async function receiveSnapshot(zenith: Zenith, options: ReceiveOptions): 
         committing = true
         try {
           options.onProgress({type: 'bytes-end', label: `Receiving ${snapshotName}`, done: receivedLogical})
-          const snapshot = await assembleSnapshot(zenith, {name: manifest.snapshot, storage: options.storage, manifest, cache, onProgress: options.onProgress})
+          const snapshot = await assembleSnapshot(zenith, {
+            name: manifest.snapshot, storage: options.storage, manifest, source: cachedChunks(cache), label: `Writing ${manifest.snapshot}`, onProgress: options.onProgress,
+            damaged: ([first]) => new ZenithError('CHECKSUM_MISMATCH', `Chunk ${first.hash} (of ${filesOfChunk(manifest, first.hash)}) changed on disk after it was verified; nothing was created.`,
+              'Push again: the damaged chunk is sent again.'),
+          })
           reply(response, 200, {snapshot: snapshot.name})
           resolve({snapshot, logicalBytes: manifest.totalBytes, receivedBytes})
         } finally {
@@ -140,6 +144,16 @@ export async function receiveSnapshot(zenith: Zenith, options: ReceiveOptions): 
     server.closeAllConnections()
     server.close()
     await cache.remove()
+  }
+}
+
+/** Chunks received earlier in this run, checked again: they sat on disk since they arrived. */
+function cachedChunks(cache: ChunkCache): ChunkSource {
+  return {
+    concurrency: TRANSFER_CONCURRENCY,
+    async content(hash, size) {
+      return (await openChunk(await cache.read(hash), hash, size)) ?? {hash, missing: false}
+    },
   }
 }
 

@@ -1,5 +1,5 @@
 import {createHash} from 'node:crypto'
-import {mkdtemp, readFile, readdir, rm} from 'node:fs/promises'
+import {mkdtemp, readFile, readdir, rm, stat} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
@@ -171,6 +171,68 @@ describe('remote storages', () => {
         expect(resumed.json.chunksCached).toBeGreaterThan(0)
         expect(resumed.json.chunksFetched).toBe(1)
         expect(await readdir(path.join(target.home, 'cache')).catch(() => [])).toEqual([])
+        await target.ok(['pg', 'create', 'copy', '--snapshot', 'dev@fixture'])
+        expect((await target.query<{sum: string}>('copy', ACCOUNTS_CHECKSUM))[0].sum).toBe(sourceSum)
+      } finally {
+        await target.destroy()
+      }
+    })
+
+    test('two pulls of the same snapshot into one home at once (--as): both complete, neither breaks the other', async () => {
+      const target = await TestHome.create(6260)
+      try {
+        const from = `s3://${BUCKET}/snaps?endpoint=${encodeURIComponent(s3.endpoint)}`
+        const [first, second] = await Promise.all(['first@fixture', 'second@fixture'].map((name) =>
+          target.run(['snapshot', 'pull', '--from', from, 'dev@fixture', '--as', name, '--json'], {env})))
+        expect([first.exitCode, second.exitCode]).toEqual([0, 0])
+        // Each fetched everything itself: no pull used (or removed) the other's working folder.
+        expect(first.json.chunksCached).toBe(0)
+        expect(second.json.chunksCached).toBe(0)
+        expect((await target.ok(['snapshot', 'list', '--json'])).json.map((item: {name: string}) => item.name).sort()).toEqual(['first@fixture', 'second@fixture'])
+        expect(await readdir(path.join(target.home, 'cache')).catch(() => [])).toEqual([])
+        const base = path.join(target.home, 'storages', 'local', 'snapshots')
+        const folders = (await readdir(base)).sort()
+        expect(await treeDigest(path.join(base, folders[0]))).toEqual(await treeDigest(path.join(base, folders[1])))
+        await target.ok(['pg', 'create', 'copy', '--snapshot', 'second@fixture'])
+        expect((await target.query<{sum: string}>('copy', ACCOUNTS_CHECKSUM))[0].sum).toBe(sourceSum)
+      } finally {
+        await target.destroy()
+      }
+    })
+
+    test('a killed pull leaves nothing visible; the re-run adopts its verified chunks and fetches only the rest', async () => {
+      const target = await TestHome.create(6270)
+      try {
+        const from = `s3://${BUCKET}/snaps?endpoint=${encodeURIComponent(s3.endpoint)}`
+        const child = execa('node', [BIN, 'snapshot', 'pull', '--from', from, 'dev@fixture'], {env: target.env(env), reject: false})
+        const cacheRoot = path.join(target.home, 'cache')
+        const packBytes = async () => {
+          let bytes = 0
+          for (const folder of await readdir(cacheRoot).catch(() => [] as string[])) {
+            for (const file of await readdir(path.join(cacheRoot, folder)).catch(() => [] as string[])) {
+              bytes += (await stat(path.join(cacheRoot, folder, file)).catch(() => ({size: 0}))).size
+            }
+          }
+
+          return bytes
+        }
+
+        for (let i = 0; i < 2000 && child.exitCode === null && await packBytes() < 64 * 1024; i++) {
+          await new Promise((resolve) => setTimeout(resolve, 5))
+        }
+
+        child.kill('SIGKILL')
+        const killed = await child
+        expect(killed.signal).toBe('SIGKILL')
+        expect((await target.ok(['snapshot', 'list', '--json'])).json).toEqual([])
+        expect(await readdir(path.join(target.home, 'storages', 'local', 'snapshots')).catch(() => [])).toEqual([])
+
+        const resumed = await target.ok(['snapshot', 'pull', '--from', from, 'dev@fixture', '--json'], {env})
+        expect(resumed.json.chunksCached).toBeGreaterThan(0)
+        expect(resumed.json.chunksFetched + resumed.json.chunksCached).toBe(new Set(JSON.parse(
+          await (await s3.client().send(new GetObjectCommand({Bucket: BUCKET, Key: 'snaps/manifests/dev@fixture.json'}))).Body!.transformToString(),
+        ).files.flatMap((file: {chunks: string[]}) => file.chunks)).size)
+        expect(await readdir(cacheRoot)).toEqual([])
         await target.ok(['pg', 'create', 'copy', '--snapshot', 'dev@fixture'])
         expect((await target.query<{sum: string}>('copy', ACCOUNTS_CHECKSUM))[0].sum).toBe(sourceSum)
       } finally {
