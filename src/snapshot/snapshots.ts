@@ -155,14 +155,18 @@ export function resolveSnapshot(data: StoreData, ref: string): SnapshotRecord {
   return snapshot
 }
 
-/** Refuses while pgs were created from it, unless forced (their data does not depend on it). */
+/**
+ * Refuses while thin clones were made from it (or a checkout is rolling back to it), unless
+ * forced: their blocks stay shared, but they lose the snapshot they are a view of. Full copies
+ * never depend on their snapshot.
+ */
 export async function destroySnapshot(zenith: Zenith, ref: string, options: {force?: boolean} = {}): Promise<{name: string}> {
   const record = await zenith.store.update((data) => {
     const snapshot = resolveSnapshot(data, ref)
     const dependents = dependentsOf(data, snapshot.name)
     if (dependents.length > 0 && !options.force) {
       throw new ZenithError('HAS_DEPENDENTS', `Snapshot ${snapshot.name} has dependents: ${dependents.join(', ')}.`,
-        'Destroy them first, or pass --force (clones keep their data; they only lose the link to it).')
+        'Destroy them first, or pass --force (clones keep their data: the shared blocks stay until the last user is gone).')
     }
 
     snapshot.state = 'destroying'
@@ -178,8 +182,8 @@ export async function destroySnapshot(zenith: Zenith, ref: string, options: {for
 
 function dependentsOf(data: StoreData, name: string): string[] {
   return Object.values(data.pgs)
-    .filter((pg) => pg.origin?.snapshot === name || pg.checkout?.target === name)
-    .map((pg) => (pg.checkout?.target === name ? `pg ${pg.name} (checking it out)` : `pg ${pg.name}`))
+    .filter((pg) => (pg.origin?.snapshot === name && pg.origin.cow) || pg.checkout?.target === name)
+    .map((pg) => (pg.checkout?.target === name ? `pg ${pg.name} (checking it out)` : `clone ${pg.name}`))
 }
 
 async function describeSnapshot(data: StoreData, snapshot: SnapshotRecord): Promise<SnapshotInfo> {
