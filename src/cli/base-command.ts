@@ -41,8 +41,10 @@ export abstract class BaseCommand extends Command {
       return
     }
 
-    process.stderr.write(`Error: ${failure.message}\n`)
-    if (failure.hint) process.stderr.write(`Hint: ${failure.hint}\n`)
+    // chalk's stderr instance colours only when stderr is a terminal that supports it.
+    const {chalkStderr: paint} = await import('chalk')
+    process.stderr.write(`${paint.red.bold('Error:')} ${failure.message}\n`)
+    if (failure.hint) process.stderr.write(`${paint.yellow('Hint:')} ${failure.hint}\n`)
     if (failure.code === 'BUG' && process.env.DEBUG) process.stderr.write(`${error.stack}\n`)
   }
 }
