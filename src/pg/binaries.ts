@@ -2,10 +2,9 @@ import {access, mkdir, readFile, readdir, realpath, rename, rm, stat, writeFile}
 import {constants} from 'node:fs'
 import path from 'node:path'
 
-import {execa} from 'execa'
-
 import {resolveHome} from '../context.js'
 import {ZenithError} from '../errors.js'
+import {run} from '../process.js'
 
 export interface PgBinaries {
   dir: string
@@ -104,8 +103,8 @@ async function writeCache(found: PgBinaries[]): Promise<void> {
 async function candidateDirs(): Promise<string[]> {
   const dirs: string[] = []
   if (process.env.ZENITH_PG_BIN) return [process.env.ZENITH_PG_BIN]
-  const pgConfig = await execa('pg_config', ['--bindir'], {reject: false}).catch(() => undefined)
-  if (pgConfig && pgConfig.exitCode === 0 && typeof pgConfig.stdout === 'string') dirs.push(pgConfig.stdout.trim())
+  const pgConfig = await run('pg_config', ['--bindir'])
+  if (pgConfig.exitCode === 0) dirs.push(pgConfig.stdout.trim())
   for (const dir of (process.env.PATH ?? '').split(path.delimiter)) if (dir) dirs.push(dir)
   dirs.push(...await versionedDirs('/usr/lib/postgresql', (v) => path.join('/usr/lib/postgresql', v, 'bin')))
   dirs.push(...await versionedDirs('/usr', (v) => path.join('/usr', v, 'bin'), /^pgsql-(\d+)$/))
@@ -133,9 +132,9 @@ async function probe(dir: string): Promise<PgBinaries | undefined> {
     for (const tool of ['initdb', 'pg_ctl', 'postgres']) await access(path.join(dir, tool), constants.X_OK)
     // /usr/local/bin/postgres may be a link into the real bin directory, which has every tool.
     const binDir = path.dirname(await realpath(path.join(dir, 'postgres')))
-    const {stdout} = await execa(path.join(binDir, 'postgres'), ['--version'])
+    const {exitCode, stdout} = await run(path.join(binDir, 'postgres'), ['--version'])
     const match = /(\d+)(?:\.(\d+))?/.exec(stdout)
-    if (match) {
+    if (exitCode === 0 && match) {
       result = {dir: binDir, major: Number(match[1]), version: match[0], path: (tool) => path.join(binDir, tool)}
     }
   } catch {

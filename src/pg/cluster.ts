@@ -3,9 +3,8 @@ import {appendFile, chmod, lstat, mkdir, open, readFile, readdir, readlink, rm, 
 import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
-import {execa} from 'execa'
-
 import {ExternalCommandError, ZenithError, tail} from '../errors.js'
+import {run as runProgram} from '../process.js'
 import {isAlive} from '../state/lock.js'
 import type {PgBinaries} from './binaries.js'
 import {type OsUser, asUser, giveTo} from './os-user.js'
@@ -110,7 +109,7 @@ export async function startCluster(cluster: Cluster, timeoutSeconds = 600): Prom
   await writeZenithConf(cluster)
   const args = ['start', '-D', cluster.dataDir, '-l', cluster.logFile, '-w', '-t', String(timeoutSeconds), '-s']
   const [command, fullArgs] = asUser(cluster.osUser, cluster.binaries.path('pg_ctl'), args)
-  const result = await execa(command, fullArgs, {reject: false, cwd: '/', stdin: 'ignore'})
+  const result = await runProgram(command, fullArgs, {cwd: '/'})
   if (result.exitCode !== 0) {
     const log = await readFile(cluster.logFile, 'utf8').catch(() => '')
     throw new ZenithError('PG_START_FAILED', `postgres did not start on ${cluster.dataDir}:\n${tail(log || result.stderr, 12)}`,
@@ -136,7 +135,7 @@ export async function setSuperuserPassword(cluster: Cluster, password: string): 
 export async function stopCluster(cluster: Pick<Cluster, 'dataDir' | 'osUser' | 'binaries'>, mode: 'smart' | 'fast' | 'immediate' = 'fast'): Promise<void> {
   const args = ['stop', '-D', cluster.dataDir, '-m', mode, '-w', '-t', '300', '-s']
   const [command, fullArgs] = asUser(cluster.osUser, cluster.binaries.path('pg_ctl'), args)
-  const result = await execa(command, fullArgs, {reject: false, cwd: '/', stdin: 'ignore'})
+  const result = await runProgram(command, fullArgs, {cwd: '/'})
   if (result.exitCode !== 0 && (await clusterStatus(cluster.dataDir)).status === 'running') {
     throw new ExternalCommandError('pg_ctl', args, tail(result.stderr), result.exitCode)
   }
@@ -213,7 +212,7 @@ async function prepareLogFile(cluster: Cluster): Promise<void> {
 
 async function run(cluster: Cluster, tool: 'initdb', args: string[]): Promise<void> {
   const [command, fullArgs] = asUser(cluster.osUser, cluster.binaries.path(tool), args)
-  const result = await execa(command, fullArgs, {reject: false, cwd: '/', stdin: 'ignore'})
+  const result = await runProgram(command, fullArgs, {cwd: '/'})
   if (result.exitCode !== 0) throw new ExternalCommandError(tool, args, tail(result.stderr), result.exitCode)
 }
 

@@ -1,8 +1,7 @@
 import {chown} from 'node:fs/promises'
 
-import {execa} from 'execa'
-
 import {ZenithError} from '../errors.js'
+import {run} from '../process.js'
 
 export interface OsUser {
   name: string
@@ -22,8 +21,8 @@ export async function pgOsUser(): Promise<OsUser | undefined> {
   const name = process.env.ZENITH_PG_USER || 'postgres'
   const cached = cache.get(name)
   if (cached) return cached
-  const result = await execa('id', ['-u', name], {reject: false})
-  const group = await execa('id', ['-g', name], {reject: false})
+  const result = await run('id', ['-u', name])
+  const group = await run('id', ['-g', name])
   if (result.exitCode !== 0 || group.exitCode !== 0) {
     throw new ZenithError('PERMISSION_DENIED', `zenith runs as root, and postgres refuses to; the OS user "${name}" to run it as does not exist.`,
       `Create it (useradd --system ${name}) or set ZENITH_PG_USER to an existing unprivileged user.`)
@@ -47,7 +46,7 @@ export async function giveTo(user: OsUser | undefined, file: string): Promise<vo
 /** As root, checks that the postgres OS user can enter `folder` (every parent needs o+x). */
 export async function assertReachable(user: OsUser | undefined, folder: string): Promise<void> {
   if (!user) return
-  const result = await execa('runuser', ['-u', user.name, '--', 'test', '-x', folder], {reject: false})
+  const result = await run('runuser', ['-u', user.name, '--', 'test', '-x', folder])
   if (result.exitCode !== 0) {
     throw new ZenithError('PERMISSION_DENIED', `The OS user "${user.name}" that runs postgres cannot enter ${folder}.`,
       `Let it traverse every parent folder (chmod o+x on each, e.g. chmod o+x ${folder.split('/').slice(0, 2).join('/') || '/'}), or choose another folder.`)

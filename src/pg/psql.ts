@@ -1,6 +1,5 @@
-import {execa} from 'execa'
-
 import type {Zenith} from '../context.js'
+import {run} from '../process.js'
 import {findPgBinaries} from './binaries.js'
 import {pgConnection, pgRecord} from './lifecycle.js'
 
@@ -9,10 +8,9 @@ export async function runPsql(zenith: Zenith, name: string, args: string[]): Pro
   const pg = pgRecord(await zenith.store.read(), name)
   const connection = await pgConnection(zenith, name)
   const binaries = await findPgBinaries(pg.pgVersion).catch(() => findPgBinaries())
-  const result = await execa(binaries.path('psql'), args, {
+  const result = await run(binaries.path('psql'), args, {
     stdio: 'inherit',
-    reject: false,
     env: {PGHOST: connection.host, PGPORT: String(connection.port), PGUSER: connection.user, PGPASSWORD: connection.password, PGDATABASE: connection.database},
   })
-  return result.exitCode ?? 1
+  return result.exitCode
 }

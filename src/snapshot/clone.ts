@@ -1,12 +1,11 @@
 import {randomBytes} from 'node:crypto'
 import {chmod, stat} from 'node:fs/promises'
 
-import {execa} from 'execa'
-
 import {type Zenith, DEFAULT_STORAGE, localStorage} from '../context.js'
-import {ZenithError} from '../errors.js'
+import {ExternalCommandError, ZenithError, tail} from '../errors.js'
 import {type CreatePgOptions, type PgInfo, createPg} from '../pg/lifecycle.js'
 import {type OsUser, pgOsUser} from '../pg/os-user.js'
+import {run} from '../process.js'
 import {silent} from '../progress.js'
 import {copyTree} from '../storage/local.js'
 import {removeRuntimeFiles} from './backup.js'
@@ -53,7 +52,9 @@ export async function prepareDataDir(dataDir: string, osUser: OsUser | undefined
   await removeRuntimeFiles(dataDir)
   const info = await stat(dataDir)
   if (osUser && (info.uid !== osUser.uid || info.gid !== osUser.gid)) {
-    await execa('chown', ['-R', `${osUser.uid}:${osUser.gid}`, dataDir])
+    const args = ['-R', `${osUser.uid}:${osUser.gid}`, dataDir]
+    const result = await run('chown', args)
+    if (result.exitCode !== 0) throw new ExternalCommandError('chown', args, tail(result.stderr), result.exitCode)
   }
 
   await chmod(dataDir, 0o700)

@@ -3,9 +3,8 @@ import {constants} from 'node:fs'
 import {copyFile, mkdir, readdir, rename, rm, statfs, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
-import {execa} from 'execa'
-
 import {ExternalCommandError, ZenithError, tail} from '../errors.js'
+import {run} from '../process.js'
 import {isAlive} from '../state/lock.js'
 import type {CopyMethod, StorageRecord, StorageType} from '../state/schema.js'
 import type {LocalStorage} from './storage.js'
@@ -244,22 +243,22 @@ export async function isOnBtrfs(folder: string): Promise<boolean> {
 }
 
 async function hasBtrfsTool(): Promise<boolean> {
-  const result = await execa('btrfs', ['--version'], {reject: false}).catch(() => undefined)
-  return result?.exitCode === 0
+  const result = await run('btrfs', ['--version'])
+  return result.exitCode === 0
 }
 
 async function isSubvolume(target: string): Promise<boolean> {
-  const result = await execa('btrfs', ['subvolume', 'show', target], {reject: false})
+  const result = await run('btrfs', ['subvolume', 'show', target])
   return result.exitCode === 0
 }
 
 async function btrfs(args: string[]): Promise<void> {
-  const result = await execa('btrfs', args, {reject: false})
+  const result = await run('btrfs', args)
   if (result.exitCode !== 0) throw new ExternalCommandError('btrfs', args, tail(result.stderr), result.exitCode)
 }
 
 async function btrfsExclusiveBytes(target: string): Promise<number | undefined> {
-  const result = await execa('btrfs', ['qgroup', 'show', '--raw', '-f', target], {reject: false})
+  const result = await run('btrfs', ['qgroup', 'show', '--raw', '-f', target])
   if (result.exitCode !== 0) return undefined
   const line = result.stdout.trim().split('\n').at(-1) ?? ''
   const fields = line.trim().split(/\s+/)
@@ -274,7 +273,7 @@ async function btrfsExclusiveBytes(target: string): Promise<number | undefined> 
  */
 export async function copyTree(source: string, target: string, reflink: 'always' | 'never' | 'auto', intoExisting = false): Promise<void> {
   const args = ['-a', `--reflink=${reflink}`, intoExisting ? `${source}/.` : source, target]
-  const result = await execa('cp', args, {reject: false})
+  const result = await run('cp', args)
   if (result.exitCode === 0) return
   const problems = result.stderr.split('\n').filter((line) => line.trim() !== '' && !/No such file or directory/.test(line))
   if (problems.length > 0 || !/No such file or directory/.test(result.stderr)) {
@@ -284,14 +283,14 @@ export async function copyTree(source: string, target: string, reflink: 'always'
 
 /** Blocks really used under a btrfs folder: shared extents counted once. */
 async function btrfsUsage(target: string): Promise<number> {
-  const result = await execa('btrfs', ['filesystem', 'du', '-s', '--raw', target], {reject: false})
+  const result = await run('btrfs', ['filesystem', 'du', '-s', '--raw', target])
   const fields = result.stdout.trim().split('\n').at(-1)?.trim().split(/\s+/) ?? []
   const used = Number(fields[1]) + Number(fields[2])
   return Number.isFinite(used) ? used : diskUsage(target)
 }
 
 export async function diskUsage(target: string): Promise<number> {
-  const result = await execa('du', ['-sb', target], {reject: false})
+  const result = await run('du', ['-sb', target])
   return Number(result.stdout.split(/\s/)[0]) || 0
 }
 

@@ -1,11 +1,10 @@
 import {mkdir, stat} from 'node:fs/promises'
 import path from 'node:path'
 
-import {execa} from 'execa'
-
 import type {Zenith} from '../context.js'
 import {DEFAULT_STORAGE, localStorage, storageRecord} from '../context.js'
 import {ZenithError} from '../errors.js'
+import {run} from '../process.js'
 import {validateName} from '../state/names.js'
 import type {StorageRecord} from '../state/schema.js'
 import {listRemoteSnapshots, remoteUsage} from '../remote/layout.js'
@@ -87,7 +86,7 @@ export async function attachLocalStorage(zenith: Zenith, options: {name: string;
 
   if (copyMethod === 'btrfs' && options.options.quota !== 'off') {
     // Quota groups let `snapshot list` show what each snapshot retains; best effort.
-    await execa('btrfs', ['quota', 'enable', folder], {reject: false})
+    await run('btrfs', ['quota', 'enable', folder])
   }
 
   await zenith.store.update((data) => {
