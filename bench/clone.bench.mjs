@@ -6,14 +6,11 @@
 import {mkdtemp, rm, chmod, mkdir} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import {fileURLToPath} from 'node:url'
 import {execa} from 'execa'
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-const bin = path.join(root, 'bin', 'run.js')
+import {median, option, timed, zenithIn} from './lib.mjs'
+
 const pgBin = '/usr/lib/postgresql/15/bin'
-const args = process.argv.slice(2)
-const option = (name, fallback) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback)
 const scales = option('--scales', '20,100').split(',').map(Number)
 const runs = Number(option('--runs', '3'))
 
@@ -28,14 +25,8 @@ const image = path.join(base, 'btrfs.img')
 const mnt = path.join(base, 'mnt')
 const home = path.join(base, 'home')
 await mkdir(mnt)
-const env = {...process.env, ZENITH_HOME: home, ZENITH_FIRST_PORT: '7100'}
-const zenith = (...argv) => execa('node', [bin, ...argv], {env, stdin: 'ignore'})
-const timed = async (work) => {
-  const start = process.hrtime.bigint()
-  await work()
-  return Number(process.hrtime.bigint() - start) / 1e9
-}
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
+const env = {ZENITH_HOME: home, ZENITH_FIRST_PORT: '7100'}
+const zenith = zenithIn(env)
 const asPostgres = (command, argv) => execa('runuser', ['-u', 'postgres', '--', command, ...argv], {cwd: '/'})
 
 try {

@@ -5,25 +5,16 @@
 import {mkdtemp, rm, chmod} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import {fileURLToPath} from 'node:url'
 import {execa} from 'execa'
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-const bin = path.join(root, 'bin', 'run.js')
-const args = process.argv.slice(2)
-const option = (name, fallback) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback)
+import {median, option, timed, zenithIn} from './lib.mjs'
+
 const scale = Number(option('--scale', '20'))
 const runs = Number(option('--runs', '3'))
 const base = await mkdtemp(path.join(os.tmpdir(), 'zenith-bench-copy-'))
 await chmod(base, 0o755)
-const env = {...process.env, ZENITH_HOME: path.join(base, 'home'), ZENITH_FIRST_PORT: '7200'}
-const zenith = (...argv) => execa('node', [bin, ...argv], {env, stdin: 'ignore'})
-const timed = async (work) => {
-  const start = process.hrtime.bigint()
-  await work()
-  return Number(process.hrtime.bigint() - start) / 1e9
-}
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
+const env = {ZENITH_HOME: path.join(base, 'home'), ZENITH_FIRST_PORT: '7200'}
+const zenith = zenithIn(env)
 
 try {
   await zenith('pg', 'create', 'src')

@@ -1,0 +1,29 @@
+// Shared by the benchmarks: timing, medians, options, the built CLI in a given home.
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+import {execa} from 'execa'
+
+export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+export const bin = path.join(root, 'bin', 'run.js')
+
+/** Seconds `work` takes. */
+export async function timed(work) {
+  const start = process.hrtime.bigint()
+  await work()
+  return Number(process.hrtime.bigint() - start) / 1e9
+}
+
+export function median(values) {
+  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
+}
+
+/** `--name value` from the command line, else `fallback`. */
+export function option(name, fallback) {
+  const args = process.argv.slice(2)
+  return args.includes(name) ? args[args.indexOf(name) + 1] : fallback
+}
+
+/** Runs the built `zenith` with the given environment (ZENITH_HOME, ZENITH_FIRST_PORT). */
+export function zenithIn(env) {
+  return (...argv) => execa('node', [bin, ...argv], {env: {...process.env, ...env}, stdin: 'ignore'})
+}
