@@ -1,6 +1,5 @@
 import {createHash} from 'node:crypto'
-import {lstat, open, readdir, readlink} from 'node:fs/promises'
-import path from 'node:path'
+import {open} from 'node:fs/promises'
 import {promisify} from 'node:util'
 import {constants as zlibConstants, gunzip, gzip} from 'node:zlib'
 
@@ -17,39 +16,6 @@ export const CHUNK_COMPRESSION = 'gzip'
 
 const gzipAsync = promisify(gzip)
 const gunzipAsync = promisify(gunzip)
-
-/** One entry of a data directory before its content is read: a manifest file without chunks. */
-export type DataDirectoryEntry = Omit<ManifestFile, 'chunks'>
-
-/**
- * Every directory, file and symlink under `root` (not `root` itself), parents before children,
- * in a stable order so that two scans of the same folder give the same manifest.
- */
-export async function scanDataDirectory(root: string): Promise<DataDirectoryEntry[]> {
-  const entries: DataDirectoryEntry[] = []
-  const visit = async (relative: string): Promise<void> => {
-    const names = (await readdir(path.join(root, relative))).sort()
-    for (const name of names) {
-      const entryPath = relative ? `${relative}/${name}` : name
-      const absolute = path.join(root, entryPath)
-      const info = await lstat(absolute)
-      const mode = info.mode & 0o7777
-      const mtime = Math.floor(info.mtimeMs)
-      if (info.isSymbolicLink()) {
-        entries.push({path: entryPath, type: 'symlink', mode, size: 0, mtime, target: await readlink(absolute)})
-      } else if (info.isDirectory()) {
-        entries.push({path: entryPath, type: 'dir', mode, size: 0, mtime})
-        await visit(entryPath)
-      } else if (info.isFile()) {
-        entries.push({path: entryPath, type: 'file', mode, size: info.size, mtime})
-      }
-      // Sockets and FIFOs are not part of a data directory's state.
-    }
-  }
-
-  await visit('')
-  return entries
-}
 
 /** The pieces of a file, `chunkSize` bytes each (the last one shorter), read sequentially. */
 export async function * readChunks(file: string, chunkSize = CHUNK_SIZE): AsyncIterable<Buffer> {
@@ -101,8 +67,26 @@ export async function openChunk(stored: Buffer, expectedHash: string, expectedSi
   return hashChunk(content) === expectedHash ? content : undefined
 }
 
-export function newManifest(snapshot: string, pgVersion: number, files: ManifestFile[], chunkSize = CHUNK_SIZE): ArchiveManifest {
+/**
+ * Version of the remote layout a manifest was written for. 2: file times in seconds (as in a
+ * .zenith archive) and chunks stored in packs, located by `packs`. Manifests without it were
+ * written by zenith versions that kept times in milliseconds and one object per chunk.
+ */
+export const REMOTE_LAYOUT = 2
+
+/** Where a chunk is in a pack: its sha256, then the offset and length of its compressed bytes. */
+export type PackEntry = [hash: string, offset: number, length: number]
+
+/** The manifest of a snapshot at a remote: an archive manifest plus where its chunks are stored. */
+export interface RemoteManifest extends ArchiveManifest {
+  layout?: number
+  /** Pack id -> the chunks of this snapshot stored in it. Chunks not listed are `chunks/<sha256>` objects (layout 1). */
+  packs?: Record<string, PackEntry[]>
+}
+
+export function newManifest(snapshot: string, pgVersion: number, files: ManifestFile[], chunkSize = CHUNK_SIZE): RemoteManifest {
   return {
+    layout: REMOTE_LAYOUT,
     format: ARCHIVE_FORMAT,
     version: ARCHIVE_VERSION,
     snapshot,
@@ -126,10 +110,27 @@ export function sameContent(a: ArchiveManifest, b: ArchiveManifest): boolean {
 }
 
 /** Checks a manifest read from a remote before trusting its paths and hashes. */
-export function validateManifest(value: unknown): value is ArchiveManifest {
-  const manifest = value as ArchiveManifest
+export function validateManifest(value: unknown): value is RemoteManifest {
+  const manifest = value as RemoteManifest
   if (!manifest || manifest.format !== ARCHIVE_FORMAT || typeof manifest.chunkSize !== 'number' || !Array.isArray(manifest.files)) return false
+  if (manifest.packs !== undefined && !validPacks(manifest.packs)) return false
   return manifest.files.every((file) => typeof file.path === 'string' && file.path !== '' && !file.path.startsWith('/') &&
     !file.path.split('/').includes('..') && ['file', 'dir', 'symlink'].includes(file.type) && Array.isArray(file.chunks) &&
     file.chunks.every((chunk) => /^[0-9a-f]{64}$/.test(chunk)))
+}
+
+function validPacks(packs: unknown): boolean {
+  if (!packs || typeof packs !== 'object') return false
+  return Object.entries(packs).every(([id, entries]) => /^[0-9a-f]{64}$/.test(id) && Array.isArray(entries) &&
+    (entries as unknown[]).every((entry) => Array.isArray(entry) && entry.length === 3 && /^[0-9a-f]{64}$/.test(String(entry[0])) &&
+      Number.isSafeInteger(entry[1]) && entry[1] >= 0 && Number.isSafeInteger(entry[2]) && entry[2] > 0))
+}
+
+/**
+ * A manifest as this version reads it: file times of manifests written before layout 2 were
+ * milliseconds, now seconds (the unit of a .zenith archive).
+ */
+export function normalizeManifest(manifest: RemoteManifest): RemoteManifest {
+  if ((manifest.layout ?? 1) >= 2) return manifest
+  return {...manifest, files: manifest.files.map((file) => (file.mtime === undefined ? file : {...file, mtime: Math.floor(file.mtime / 1000)}))}
 }

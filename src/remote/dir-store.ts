@@ -61,6 +61,30 @@ export class DirObjectStore implements ObjectStore {
     }
   }
 
+  async getRange(key: string, start: number, end: number): Promise<Buffer | undefined> {
+    let handle
+    try {
+      handle = await open(this.pathOf(key), 'r')
+    } catch (error) {
+      if (isMissing(error)) return undefined
+      throw explainFsError(error, this.root)
+    }
+
+    try {
+      const buffer = Buffer.allocUnsafe(end - start + 1)
+      let filled = 0
+      while (filled < buffer.length) {
+        const {bytesRead} = await handle.read(buffer, filled, buffer.length - filled, start + filled)
+        if (bytesRead === 0) break
+        filled += bytesRead
+      }
+
+      return buffer.subarray(0, filled)
+    } finally {
+      await handle.close()
+    }
+  }
+
   async getStream(key: string): Promise<Readable | undefined> {
     const file = this.pathOf(key)
     if (!(await this.head(key))) return undefined

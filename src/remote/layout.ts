@@ -4,7 +4,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import type {ArchiveManifest} from '../archive/manifest.js'
 import {ZenithError} from '../errors.js'
 import type {StorageRecord} from '../state/schema.js'
-import {validateManifest} from './chunker.js'
+import {type RemoteManifest, normalizeManifest, validateManifest} from './chunker.js'
 import type {ObjectStore} from './object-store.js'
 import {objectStoreFor} from './open.js'
 
@@ -12,8 +12,10 @@ import {objectStoreFor} from './open.js'
  * The layout of a remote storage under its prefix:
  *   index.json                 snapshots with their sizes (listing needs no scan)
  *   manifests/<snapshot>.json  one ArchiveManifest per snapshot
- *   chunks/<sha256>            compressed chunk content, shared by all snapshots
- * A push writes chunks, then the manifest, then the index: a manifest is only ever visible
+ *   packs/<sha256>             chunks, each compressed on its own, concatenated (see packs.ts)
+ *   packs/<sha256>.idx         where each chunk of that pack is, written after the pack
+ *   chunks/<sha256>            one compressed chunk per object: written by zenith before packs, still read
+ * A push writes packs, then the manifest, then the index: a manifest is only ever visible
  * once every chunk it names has been stored.
  */
 export const INDEX_KEY = 'index.json'
@@ -96,7 +98,7 @@ export function summary(manifest: ArchiveManifest): Omit<RemoteSnapshot, 'name'>
   }
 }
 
-export async function readManifest(store: ObjectStore, snapshot: string): Promise<ArchiveManifest | undefined> {
+export async function readManifest(store: ObjectStore, snapshot: string): Promise<RemoteManifest | undefined> {
   const body = await store.get(manifestKey(snapshot))
   if (!body) return undefined
   let manifest: unknown
@@ -111,7 +113,7 @@ export async function readManifest(store: ObjectStore, snapshot: string): Promis
       'Push the snapshot again with --force, or remove manifests/' + `${snapshot}.json from the remote.`)
   }
 
-  return manifest
+  return normalizeManifest(manifest)
 }
 
 /** Snapshots stored in a remote storage (from its index; no bucket scan). */

@@ -11,6 +11,11 @@ export interface ObjectStore {
   put(key: string, body: Buffer): Promise<void>
   /** Reads a whole (small) object; undefined when it does not exist. */
   get(key: string): Promise<Buffer | undefined>
+  /**
+   * Bytes `start` to `end` (inclusive) of an object; undefined when it does not exist. Fewer
+   * bytes come back when the object is shorter than asked.
+   */
+  getRange(key: string, start: number, end: number): Promise<Buffer | undefined>
   /** Streams an object; undefined when it does not exist. */
   getStream(key: string): Promise<Readable | undefined>
   head(key: string): Promise<{size: number} | undefined>

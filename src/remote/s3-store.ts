@@ -55,6 +55,20 @@ export class S3ObjectStore implements ObjectStore {
     return Buffer.concat(parts)
   }
 
+  async getRange(key: string, start: number, end: number): Promise<Buffer | undefined> {
+    const {client, sdk} = await this.client()
+    try {
+      const result = await this.call(key, () => client.send(new sdk.GetObjectCommand({Bucket: this.options.bucket, Key: this.keyOf(key), Range: `bytes=${start}-${end}`})))
+      const bytes = await result.Body!.transformToByteArray()
+      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    } catch (error) {
+      if (isZenithObjectMissing(error)) return undefined
+      // A pack cut short: the range starts past its end. The caller reports its chunks as damaged.
+      if ((error as {name?: string}).name === 'InvalidRange') return Buffer.alloc(0)
+      throw error
+    }
+  }
+
   async getStream(key: string): Promise<Readable | undefined> {
     const {client, sdk} = await this.client()
     try {

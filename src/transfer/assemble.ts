@@ -29,6 +29,8 @@ export function filesOfChunk(manifest: ArchiveManifest, hash: string): string {
 export interface DamagedChunk {
   hash: string
   missing: boolean
+  /** The pack object it should be in, when it is missing because the whole pack is. */
+  pack?: string
 }
 
 /**
@@ -39,6 +41,8 @@ export interface DamagedChunk {
 export interface ChunkSource {
   readonly concurrency: number
   content(hash: string, size: number): Promise<Buffer | DamagedChunk>
+  /** The order in which to ask for the chunks (e.g. as they lie in the remote's packs); default: the manifest's. */
+  order?(hashes: string[]): string[]
 }
 
 interface Placement {
@@ -132,7 +136,9 @@ export async function assembleSnapshot(zenith: Zenith, options: {
       const damaged: DamagedChunk[] = []
       let done = 0
       try {
-        for (const [hash, places] of placements) {
+        const order = source.order ? source.order([...placements.keys()]) : [...placements.keys()]
+        for (const hash of order) {
+          const places = placements.get(hash)!
           await pool.run(async () => {
             const content = await source.content(hash, sizes.get(hash)!)
             if (!Buffer.isBuffer(content)) {
@@ -165,7 +171,7 @@ export async function assembleSnapshot(zenith: Zenith, options: {
       // file's mode and time do not touch its folder), then folders children before parents, so
       // that a read-only folder does not block its own content.
       const target = (file: ManifestFile) => path.join(dir, ...file.path.split('/'))
-      const time = (file: ManifestFile) => (file.mtime === undefined ? undefined : new Date(file.mtime))
+      const time = (file: ManifestFile) => (file.mtime === undefined ? undefined : new Date(file.mtime * 1000))
       const finishing = new TaskPool(FILE_CREATION_CONCURRENCY)
       for (const file of manifest.files) {
         if (file.type === 'dir') continue

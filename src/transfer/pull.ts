@@ -4,9 +4,10 @@ import type {ArchiveManifest} from '../archive/manifest.js'
 import type {Zenith} from '../context.js'
 import {ZenithError} from '../errors.js'
 import type {OnProgress} from '../progress.js'
-import {openChunk} from '../remote/chunker.js'
+import {type RemoteManifest, openChunk} from '../remote/chunker.js'
 import {chunkKey, listSnapshotsIn, readManifest} from '../remote/layout.js'
 import type {ObjectStore} from '../remote/object-store.js'
+import {type ChunkLocation, type PackRange, packKey, planRanges} from '../remote/packs.js'
 import {resolveRemote} from '../remote/open.js'
 import {assertSnapshotNameFree} from '../snapshot/records.js'
 import {parseSnapshotRef} from '../state/names.js'
@@ -68,7 +69,7 @@ export async function pullSnapshot(zenith: Zenith, options: PullOptions): Promis
 
   await reclaimCaches(zenith.home)
   const cache = await ChunkCache.claim(zenith.home, 'pull', pullCacheKey(store.location, remoteName))
-  const chunks = new RemoteChunks(store, cache)
+  const chunks = new RemoteChunks(store, cache, manifest)
   try {
     const snapshot = await assembleSnapshot(zenith, {
       name: localName, storage: options.storage, manifest, source: chunks, label: `Pulling ${remoteName}`, onProgress: options.onProgress,
@@ -90,14 +91,48 @@ function pullCacheKey(location: string, snapshot: string): string {
   return createHash('sha256').update(`${location}\n${snapshot}`).digest('hex').slice(0, 16)
 }
 
-/** Chunks from this pull's cache (left by an earlier attempt) or else from the remote; every one verified. */
+/** Ranges fetched ahead of the one the writers are on: the next chunks are there when needed. */
+const RANGES_AHEAD = 2
+
+interface FetchedRange {
+  range: PackRange
+  body?: Promise<Buffer | undefined>
+  /** Chunks of the range not yet handed out: its buffer is dropped when none is left. */
+  pending: number
+}
+
+/**
+ * Chunks from this pull's cache (left by an earlier attempt), else from the remote: byte ranges
+ * of packs (neighbouring chunks in one request), or `chunks/<sha256>` objects of a remote
+ * written before packs. Every chunk is verified on its own, so a damaged one is named and the
+ * good ones of the same range are kept for a re-run.
+ */
 class RemoteChunks implements ChunkSource {
   readonly concurrency = TRANSFER_CONCURRENCY
   receivedBytes = 0
   fetched = 0
   fromCache = 0
+  private readonly locations = new Map<string, ChunkLocation>()
+  private readonly ranges: FetchedRange[]
+  private readonly rangeOf = new Map<string, number>()
 
-  constructor(private readonly store: ObjectStore, private readonly cache: ChunkCache) {}
+  constructor(private readonly store: ObjectStore, private readonly cache: ChunkCache, manifest: RemoteManifest) {
+    for (const [pack, entries] of Object.entries(manifest.packs ?? {})) {
+      for (const [hash, offset, length] of entries) this.locations.set(hash, {pack, offset, length})
+    }
+
+    const needed = [...this.locations].filter(([hash]) => !cache.has(hash)).map(([hash, where]) => ({hash, ...where}))
+    this.ranges = planRanges(needed).map((range) => ({range, pending: range.hashes.length}))
+    this.ranges.forEach(({range}, i) => {
+      for (const hash of range.hashes) this.rangeOf.set(hash, i)
+    })
+  }
+
+  /** Cached and chunks/ chunks first, then the ranges in order: each range is fetched once and soon freed. */
+  order(hashes: string[]): string[] {
+    const rank = (hash: string) => this.rangeOf.get(hash) ?? -1
+    return [...hashes].sort((a, b) => rank(a) - rank(b))
+  }
 
   async content(hash: string, size: number): Promise<Buffer | DamagedChunk> {
     if (this.cache.has(hash)) {
@@ -109,14 +144,48 @@ class RemoteChunks implements ChunkSource {
       }
     }
 
-    const stored = await this.store.get(chunkKey(hash))
-    if (!stored) return {hash, missing: true}
-    const content = await openChunk(stored, hash, size)
+    const where = this.locations.get(hash)
+    let stored: Buffer | undefined
+    if (!where) {
+      stored = await this.store.get(chunkKey(hash))
+    } else if (this.rangeOf.has(hash)) {
+      stored = await this.fromRange(this.rangeOf.get(hash)!, where)
+    } else {
+      // Its cached copy was damaged: fetch this chunk alone.
+      stored = await this.store.getRange(packKey(where.pack), where.offset, where.offset + where.length - 1)
+      if (stored) this.receivedBytes += stored.length
+    }
+
+    if (!stored) return {hash, missing: true, pack: where?.pack}
+    const content = stored.length === (where?.length ?? stored.length) ? await openChunk(stored, hash, size) : undefined
     if (!content) return {hash, missing: false}
     await this.cache.put(hash, stored)
-    this.receivedBytes += stored.length
+    if (!where) this.receivedBytes += stored.length
     this.fetched++
     return content
+  }
+
+  private async fromRange(index: number, where: ChunkLocation): Promise<Buffer | undefined> {
+    for (let i = index; i < Math.min(this.ranges.length, index + 1 + RANGES_AHEAD); i++) this.fetch(this.ranges[i])
+    const fetched = this.ranges[index]
+    try {
+      const body = await fetched.body!
+      // A copy: the range's buffer is dropped once its last chunk is handed out.
+      return body && Buffer.from(body.subarray(where.offset - fetched.range.start, where.offset - fetched.range.start + where.length))
+    } finally {
+      if (--fetched.pending === 0) fetched.body = Promise.resolve(undefined)
+    }
+  }
+
+  private fetch(fetched: FetchedRange): void {
+    if (fetched.body) return
+    const {pack, start, end} = fetched.range
+    fetched.body = this.store.getRange(packKey(pack), start, end).then((body) => {
+      if (body) this.receivedBytes += body.length
+      return body
+    })
+    // Awaited by the chunks of this range; a failure is thrown there.
+    fetched.body.catch(() => undefined)
   }
 }
 
@@ -130,9 +199,15 @@ async function onlySnapshot(store: ObjectStore, label: string): Promise<string> 
 function damagedChunks(store: ObjectStore, manifest: ArchiveManifest, damaged: DamagedChunk[]): ZenithError {
   const [first] = damaged
   const more = damaged.length > 1 ? ` (and ${damaged.length - 1} more damaged chunk${damaged.length > 2 ? 's' : ''})` : ''
-  const what = first.missing ? `is missing from ${store.location}` : `in ${store.location} is corrupted: its content does not match its sha256`
+  const inPack = (manifest as RemoteManifest).packs
+    ? Object.entries((manifest as RemoteManifest).packs!).find(([, entries]) => entries.some(([hash]) => hash === first.hash))?.[0]
+    : undefined
+  const object = inPack ? packKey(inPack) : chunkKey(first.hash)
+  const what = first.missing
+    ? (inPack ? `is missing: its pack ${object} is gone from ${store.location}` : `is missing from ${store.location}`)
+    : `in ${store.location} (${object}) is corrupted: its content does not match its sha256`
   return new ZenithError('CHECKSUM_MISMATCH', `Chunk ${first.hash} (of ${filesOfChunk(manifest, first.hash)}) ${what}${more}; nothing was created.`,
-    first.missing
-      ? `Push the snapshot again from a machine that has it (\`zenith snapshot push ${manifest.snapshot} --to ...\` re-sends missing chunks), then pull again: verified chunks are kept.`
-      : `Delete chunks/${first.hash} at the remote, push the snapshot again from a machine that has it, then pull again: verified chunks are kept.`)
+    first.missing || inPack
+      ? `${inPack ? `Remove ${object} and ${object}.idx at the remote, then push` : 'Push'} the snapshot again from a machine that has it (\`zenith snapshot push ${manifest.snapshot} --to ...\` re-sends the chunks the remote lacks), then pull again: verified chunks are kept.`
+      : `Delete ${object} at the remote, push the snapshot again from a machine that has it, then pull again: verified chunks are kept.`)
 }

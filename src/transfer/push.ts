@@ -1,10 +1,11 @@
 import path from 'node:path'
 
+import {listDataDirectory} from '../archive/data-dir.js'
 import type {ArchiveManifest, ManifestFile} from '../archive/manifest.js'
 import {type Zenith, localStorage} from '../context.js'
 import {ZenithError} from '../errors.js'
 import type {OnProgress} from '../progress.js'
-import {CHUNK_SIZE, compressChunk, hashChunk, newManifest, readChunks, sameContent, scanDataDirectory} from '../remote/chunker.js'
+import {CHUNK_SIZE, compressChunk, hashChunk, newManifest, readChunks, sameContent} from '../remote/chunker.js'
 import {resolveRemote} from '../remote/open.js'
 import {readPgVersion} from '../snapshot/records.js'
 import {TaskPool} from './pool.js'
@@ -12,7 +13,7 @@ import {RecvSink} from './recv-client.js'
 import type {SnapshotSink} from './sink.js'
 import {ObjectStoreSink} from './store-sink.js'
 
-/** Chunk uploads in flight: enough to hide per-request latency, bounded memory (N x chunk size). */
+/** Chunks compressed (or, to a recv, uploaded) at once, and chunk requests of a pull in flight: bounded memory (N x chunk size). */
 export const TRANSFER_CONCURRENCY = 16
 
 export interface PushOptions {
@@ -58,7 +59,7 @@ export async function pushSnapshot(zenith: Zenith, options: PushOptions): Promis
   const sink: SnapshotSink = target.kind === 'store' ? new ObjectStoreSink(target.store, target.label) : new RecvSink(target)
   try {
     const remote = await sink.begin(record.name)
-    const entries = await scanDataDirectory(folder)
+    const entries = await listDataDirectory(folder)
     const pgVersion = await readPgVersion(folder)
     const chunkSize = remote.manifest?.chunkSize ?? options.chunkSize ?? CHUNK_SIZE
     const base = {snapshot: record.name, to: target.label, logicalBytes: entries.reduce((sum, entry) => sum + entry.size, 0)}
@@ -66,8 +67,14 @@ export async function pushSnapshot(zenith: Zenith, options: PushOptions): Promis
     if (remote.manifest) {
       // Same name at the remote: hash first (no upload) to tell "already there" from a conflict.
       const local = newManifest(record.name, pgVersion, await hashFiles(folder, entries, chunkSize, options.onProgress), chunkSize)
-      if (sameContent(local, remote.manifest)) return {...base, sentBytes: 0, changedBytes: 0, chunksSent: 0, chunksSkipped: countChunks(local), upToDate: true}
-      if (!options.force) {
+      const same = sameContent(local, remote.manifest)
+      // The same snapshot whose chunks are all still stored: nothing to do. If a pack of it was
+      // removed (it was damaged), the push goes on and stores the missing chunks again.
+      if (same && local.files.every((file) => file.chunks.every((hash) => remote.existing.has(hash)))) {
+        return {...base, sentBytes: 0, changedBytes: 0, chunksSent: 0, chunksSkipped: countChunks(local), upToDate: true}
+      }
+
+      if (!same && !options.force) {
         throw new ZenithError('REMOTE_CONFLICT', `${target.label} already has a snapshot "${record.name}" with different content.`,
           `Push it under another name (\`zenith snapshot create\` a new tag), or replace the remote one with \`zenith snapshot push ${record.name} --to ${options.to} --force\`.`)
       }
@@ -118,7 +125,7 @@ export async function pushSnapshot(zenith: Zenith, options: PushOptions): Promis
   }
 }
 
-async function hashFiles(folder: string, entries: Awaited<ReturnType<typeof scanDataDirectory>>, chunkSize: number, onProgress: OnProgress): Promise<ManifestFile[]> {
+async function hashFiles(folder: string, entries: Awaited<ReturnType<typeof listDataDirectory>>, chunkSize: number, onProgress: OnProgress): Promise<ManifestFile[]> {
   const files: ManifestFile[] = []
   const total = entries.reduce((sum, entry) => sum + entry.size, 0)
   let done = 0

@@ -7,7 +7,7 @@ import type {Zenith} from '../context.js'
 import {localStorage} from '../context.js'
 import {ZenithError, isZenithError} from '../errors.js'
 import type {OnProgress} from '../progress.js'
-import {openChunk, validateManifest} from '../remote/chunker.js'
+import {normalizeManifest, openChunk, validateManifest} from '../remote/chunker.js'
 import {assertSnapshotNameFree} from '../snapshot/records.js'
 import {parseSnapshotRef} from '../state/names.js'
 import type {SnapshotRecord} from '../state/schema.js'
@@ -94,10 +94,12 @@ export async function receiveSnapshot(zenith: Zenith, options: ReceiveOptions): 
 
       if (action === 'POST commit') {
         if (committing) throw new ZenithError('PG_BUSY', 'A snapshot is already being written from this push.', 'Wait for it to finish.')
-        const manifest = JSON.parse((await readBody(request, MAX_MANIFEST_BODY)).toString('utf8')) as ArchiveManifest
-        if (!validateManifest(manifest) || manifest.snapshot !== snapshotName) {
+        const sent = JSON.parse((await readBody(request, MAX_MANIFEST_BODY)).toString('utf8')) as ArchiveManifest
+        if (!validateManifest(sent) || sent.snapshot !== snapshotName) {
           throw new ZenithError('ARCHIVE_INVALID', 'The pushed manifest is not valid.', 'Push again with the same zenith version on both sides.')
         }
+
+        const manifest = normalizeManifest(sent)
 
         const missing = [...chunkSizes(manifest).keys()].find((hash) => !cache.has(hash))
         if (missing) throw new ZenithError('CHECKSUM_MISMATCH', `Chunk ${missing} (of ${filesOfChunk(manifest, missing)}) was never received; nothing was created.`, 'Push again: missing chunks are sent again.')

@@ -1,15 +1,27 @@
 import type {ArchiveManifest} from '../archive/manifest.js'
-import {chunkKey, manifestKey, readManifest, summary, updateIndex} from '../remote/layout.js'
+import type {PackEntry, RemoteManifest} from '../remote/chunker.js'
+import {manifestKey, readManifest, summary, updateIndex} from '../remote/layout.js'
 import type {ObjectStore} from '../remote/object-store.js'
+import {type ChunkLocation, PackWriter, readPackIndexes} from '../remote/packs.js'
 import type {SnapshotSink} from './sink.js'
 
-/** A push into an s3 or dir storage. */
+/**
+ * A push into an s3 or dir storage: new chunks go into packs (a few large objects instead of
+ * one per chunk); the manifest records where each of its chunks is.
+ */
 export class ObjectStoreSink implements SnapshotSink {
-  constructor(private readonly store: ObjectStore, readonly label: string) {}
+  private packed = new Map<string, ChunkLocation>()
+  private readonly writer: PackWriter
+
+  constructor(private readonly store: ObjectStore, readonly label: string) {
+    this.writer = new PackWriter(store)
+  }
 
   async begin(snapshot: string): Promise<{existing: Set<string>; manifest?: ArchiveManifest}> {
-    // One listing instead of a HEAD per chunk: also finds what an interrupted push stored.
-    const existing = new Set<string>()
+    // The pack indexes (one listing, one small read per pack) instead of a HEAD per chunk: also
+    // finds the packs an interrupted push completed. chunks/ holds what zenith stored before packs.
+    this.packed = await readPackIndexes(this.store)
+    const existing = new Set(this.packed.keys())
     for await (const item of this.store.list('chunks/')) {
       const hash = item.key.slice('chunks/'.length)
       if (/^[0-9a-f]{64}$/.test(hash)) existing.add(hash)
@@ -19,15 +31,29 @@ export class ObjectStoreSink implements SnapshotSink {
   }
 
   putChunk(hash: string, stored: Buffer): Promise<void> {
-    return this.store.put(chunkKey(hash), stored)
+    return this.writer.add(hash, stored)
   }
 
   async commit(manifest: ArchiveManifest, stats: {sentBytes: number}): Promise<void> {
-    const body = Buffer.from(JSON.stringify(manifest))
+    await this.writer.finish()
+    const packs: Record<string, PackEntry[]> = {}
+    const listed = new Set<string>()
+    for (const file of manifest.files) {
+      for (const hash of file.chunks) {
+        if (listed.has(hash)) continue
+        listed.add(hash)
+        // Not in a pack: a chunks/<sha256> object of the older layout.
+        const where = this.writer.written.get(hash) ?? this.packed.get(hash)
+        if (where) (packs[where.pack] ??= []).push([hash, where.offset, where.length])
+      }
+    }
+
+    const remote: RemoteManifest = {...manifest, packs}
+    const body = Buffer.from(JSON.stringify(remote))
     await this.store.put(manifestKey(manifest.snapshot), body)
     await updateIndex(this.store, (index, rebuilt) => {
       index.snapshots[manifest.snapshot] = summary(manifest)
-      if (!rebuilt) index.storedBytes += stats.sentBytes + body.length
+      if (!rebuilt) index.storedBytes += stats.sentBytes + this.writer.indexBytes + body.length
     }, (index) => index.snapshots[manifest.snapshot]?.createdAt === manifest.createdAt)
   }
 

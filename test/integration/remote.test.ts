@@ -1,9 +1,9 @@
 import {createHash} from 'node:crypto'
-import {mkdtemp, readFile, readdir, rm, stat} from 'node:fs/promises'
+import {mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
-import {DeleteObjectCommand, GetObjectCommand, ListObjectsCommand, ListObjectsV2Command, PutObjectCommand} from '@aws-sdk/client-s3'
+import {DeleteObjectCommand, GetObjectCommand, ListObjectsCommand, PutObjectCommand} from '@aws-sdk/client-s3'
 import {execa} from 'execa'
 
 import {S3_CREDENTIALS, S3Server} from '../helpers/s3.js'
@@ -43,17 +43,33 @@ describe('remote storages', () => {
   const attachS3 = (home: TestHome, name: string, prefix: string, extra: string[] = [], envOverride: Record<string, string> = {}) =>
     home.run(['storage', 'attach', '-t', 's3', '-n', name, '-c', `bucket=${BUCKET}`, '-c', `prefix=${prefix}`, '-c', `endpoint=${s3.endpoint}`, ...extra, '--json'], {env: {...env, ...envOverride}})
 
-  const listChunks = async (prefix: string): Promise<string[]> => {
+  const listKeys = async (prefix: string): Promise<string[]> => {
     const keys: string[] = []
     let marker: string | undefined
     for (;;) {
       // v1 paging: s3rver cannot make v2 continuation tokens on OpenSSL 3.
-      const page = await s3.client().send(new ListObjectsCommand({Bucket: BUCKET, Prefix: `${prefix}/chunks/`, Marker: marker}))
+      const page = await s3.client().send(new ListObjectsCommand({Bucket: BUCKET, Prefix: prefix, Marker: marker}))
       const items = page.Contents ?? []
       keys.push(...items.map((item) => item.Key!))
       if (!page.IsTruncated || items.length === 0) return keys
       marker = items.at(-1)!.Key
     }
+  }
+
+  const getObject = async (key: string): Promise<Buffer> =>
+    Buffer.from(await (await s3.client().send(new GetObjectCommand({Bucket: BUCKET, Key: key}))).Body!.transformToByteArray())
+
+  /** Chunk hash -> pack, for the complete packs (object and index both there) under a prefix. */
+  const packedChunks = async (prefix: string): Promise<Map<string, string>> => {
+    const keys = new Set(await listKeys(`${prefix}/packs/`))
+    const chunks = new Map<string, string>()
+    for (const key of keys) {
+      if (!key.endsWith('.idx') || !keys.has(key.slice(0, -'.idx'.length))) continue
+      const index = JSON.parse((await getObject(key)).toString()) as {pack: string; chunks: Array<[string, number, number]>}
+      for (const [hash] of index.chunks) chunks.set(hash, index.pack)
+    }
+
+    return chunks
   }
 
   /** Pulls into a fresh home, starts a pg on the snapshot and checks the accounts table. */
@@ -108,7 +124,8 @@ describe('remote storages', () => {
       await target.destroy()
     })
 
-    test('a re-push after a 1% change sends only changed chunks (at most 5% of the bytes)', async () => {
+    test('a re-push after a 1% change sends only changed chunks (at most 5% of the bytes), in new packs', async () => {
+      const before = await packedChunks('snaps')
       await source.query('dev', 'update pgbench_accounts set abalance = abalance + 1 where aid <= 1000')
       await source.query('dev', 'checkpoint')
       await source.ok(['snapshot', 'create', 'dev@changed'])
@@ -119,6 +136,12 @@ describe('remote storages', () => {
       // Uncompressed, the changed 1 MiB chunks are ~6% of a scale-1 snapshot (3.4% at scale 10).
       expect(changedBytes / logicalBytes).toBeLessThanOrEqual(0.1)
       expect(push.json.chunksSkipped).toBeGreaterThan(push.json.chunksSent)
+      // The new chunks, and only they, are in the new pack(s); the old packs are untouched.
+      const after = await packedChunks('snaps')
+      expect(after.size - before.size).toBe(push.json.chunksSent)
+      for (const [hash, pack] of before) expect(after.get(hash)).toBe(pack)
+      const manifest = JSON.parse((await getObject('snaps/manifests/dev@changed.json')).toString()) as {packs: Record<string, unknown[]>}
+      expect(Object.keys(manifest.packs).length).toBeGreaterThan(1)
     })
 
     test('the same name with different content is refused unless --force', async () => {
@@ -139,34 +162,39 @@ describe('remote storages', () => {
       expect(after.json.upToDate).toBe(true)
     })
 
-    test('a corrupted chunk and a deleted chunk: CHECKSUM_MISMATCH naming it, nothing created; a re-run resumes', async () => {
+    test('a corrupted chunk inside a pack and a deleted pack: CHECKSUM_MISMATCH naming them, nothing created; a re-run resumes', async () => {
       const target = await TestHome.create(6220)
       try {
-        const chunks = await listChunks('snaps')
-        const victim = chunks[Math.floor(chunks.length / 2)]
-        const hash = victim.split('/').pop()!
-        const original = Buffer.from(await (await s3.client().send(new GetObjectCommand({Bucket: BUCKET, Key: victim}))).Body!.transformToByteArray())
+        const manifest = JSON.parse((await getObject('snaps/manifests/dev@fixture.json')).toString()) as {packs: Record<string, Array<[string, number, number]>>}
+        const [pack, entries] = Object.entries(manifest.packs)[0]
+        const [hash, offset, length] = entries[Math.floor(entries.length / 2)]
+        const key = `snaps/packs/${pack}`
+        const original = await getObject(key)
+        const damaged = Buffer.from(original)
+        damaged.fill(0x55, offset + Math.floor(length / 2), offset + length)
 
-        await s3.client().send(new PutObjectCommand({Bucket: BUCKET, Key: victim, Body: Buffer.from('not the chunk you are looking for')}))
+        await s3.client().send(new PutObjectCommand({Bucket: BUCKET, Key: key, Body: damaged}))
         const from = `s3://${BUCKET}/snaps?endpoint=${encodeURIComponent(s3.endpoint)}`
         const bad = await target.run(['snapshot', 'pull', '--from', from, 'dev@fixture', '--json'], {env})
         expect(bad.exitCode).toBe(7)
         expect(bad.json.error.code).toBe('CHECKSUM_MISMATCH')
-        expect(bad.json.error.message).toContain(hash)
+        expect(bad.json.error.message).toContain(`Chunk ${hash}`)
+        expect(bad.json.error.message).toContain('corrupted')
+        expect(bad.json.error.message).not.toContain('more damaged')
         expect((await target.ok(['snapshot', 'list', '--json'])).json).toEqual([])
 
-        await s3.client().send(new DeleteObjectCommand({Bucket: BUCKET, Key: victim}))
+        await s3.client().send(new DeleteObjectCommand({Bucket: BUCKET, Key: key}))
         const gone = await target.run(['snapshot', 'pull', '--from', from, 'dev@fixture', '--json'], {env})
         expect(gone.exitCode).toBe(7)
         expect(gone.json.error.code).toBe('CHECKSUM_MISMATCH')
         expect(gone.json.error.message).toContain(`Chunk ${hash}`)
-        expect(gone.json.error.message).toContain('missing')
+        expect(gone.json.error.message).toContain(`pack packs/${pack} is gone`)
         expect((await target.ok(['snapshot', 'list', '--json'])).json).toEqual([])
         const storageFolder = path.join(target.home, 'storages', 'local', 'snapshots')
         expect(await readdir(storageFolder).catch(() => [])).toEqual([])
 
         // Put it back: the re-run fetches only what the failed attempts did not verify.
-        await s3.client().send(new PutObjectCommand({Bucket: BUCKET, Key: victim, Body: original}))
+        await s3.client().send(new PutObjectCommand({Bucket: BUCKET, Key: key, Body: original}))
         const resumed = await target.ok(['snapshot', 'pull', '--from', from, 'dev@fixture', '--json'], {env})
         expect(resumed.json.chunksCached).toBeGreaterThan(0)
         expect(resumed.json.chunksFetched).toBe(1)
@@ -240,28 +268,30 @@ describe('remote storages', () => {
       }
     })
 
-    test('an interrupted push re-run sends only the missing chunks', async () => {
+    test('an interrupted push re-run sends only the chunks not in a complete pack', async () => {
       const prefix = 'interrupted'
-      const child = execa('node', [BIN, 'snapshot', 'push', 'dev@fixture', '--to', `s3://${BUCKET}/${prefix}`], {
-        env: source.env({...env, ZENITH_S3_ENDPOINT: s3.endpoint}), reject: false,
-      })
-      let stored = 0
-      for (let i = 0; i < 400 && stored < 100; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 25))
-        stored = (await listChunks(prefix)).length
+      // Small packs, so that the push is killed with some packs stored and others not.
+      const pushEnv = {...env, ZENITH_S3_ENDPOINT: s3.endpoint, ZENITH_PACK_BYTES: String(64 * 1024)}
+      const child = execa('node', [BIN, 'snapshot', 'push', 'dev@fixture', '--to', `s3://${BUCKET}/${prefix}`], {env: source.env(pushEnv), reject: false})
+      for (let i = 0; i < 800 && (await listKeys(`${prefix}/packs/`)).filter((key) => key.endsWith('.idx')).length < 2; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 10))
       }
 
       child.kill('SIGKILL')
-      await child
-      const before = (await listChunks(prefix)).length
-      expect(before).toBeGreaterThan(0)
-      const manifests = await s3.client().send(new ListObjectsV2Command({Bucket: BUCKET, Prefix: `${prefix}/manifests/`}))
-      expect(manifests.Contents ?? []).toEqual([])
+      const killed = await child
+      expect(killed.signal).toBe('SIGKILL')
+      const before = await packedChunks(prefix)
+      expect(before.size).toBeGreaterThan(0)
+      expect(await listKeys(`${prefix}/manifests/`)).toEqual([])
 
-      const resumed = await source.ok(['snapshot', 'push', 'dev@fixture', '--to', `s3://${BUCKET}/${prefix}`, '--json'], {env: {...env, ZENITH_S3_ENDPOINT: s3.endpoint}})
-      const total = (await listChunks(prefix)).length
-      expect(resumed.json.chunksSent).toBe(total - before)
-      expect(resumed.json.chunksSent).toBeLessThan(total)
+      const resumed = await source.ok(['snapshot', 'push', 'dev@fixture', '--to', `s3://${BUCKET}/${prefix}`, '--json'], {env: pushEnv})
+      const manifest = JSON.parse((await getObject(`${prefix}/manifests/dev@fixture.json`)).toString()) as {files: Array<{chunks: string[]}>}
+      const distinct = new Set(manifest.files.flatMap((file) => file.chunks))
+      expect(resumed.json.chunksSent).toBe([...distinct].filter((hash) => !before.has(hash)).length)
+      expect(resumed.json.chunksSent).toBeLessThan(distinct.size)
+
+      const target = await pullAndCheck(6290, `s3://${BUCKET}/${prefix}?endpoint=${encodeURIComponent(s3.endpoint)}`, 'dev@fixture')
+      await target.destroy()
     })
   })
 
@@ -272,11 +302,44 @@ describe('remote storages', () => {
         await source.ok(['storage', 'attach', '-t', 'dir', '-n', 'share', '-c', `path=${folder}/zenith`])
         const push = await source.ok(['snapshot', 'push', 'dev@fixture', '--to', 'share', '--json'])
         expect(push.json.chunksSent).toBeGreaterThan(0)
-        expect((await readdir(path.join(folder, 'zenith'))).sort()).toEqual(['chunks', 'index.json', 'manifests'])
-        const leftovers = (await readdir(path.join(folder, 'zenith', 'chunks'))).filter((name) => !/^[0-9a-f]{64}$/.test(name))
+        expect((await readdir(path.join(folder, 'zenith'))).sort()).toEqual(['index.json', 'manifests', 'packs'])
+        const leftovers = (await readdir(path.join(folder, 'zenith', 'packs'))).filter((name) => !/^[0-9a-f]{64}(\.idx)?$/.test(name))
         expect(leftovers).toEqual([])
         const target = await pullAndCheck(6230, `file://${folder}/zenith`, 'dev@fixture')
         await target.destroy()
+
+        // A remote written before packs (one chunks/<sha256> object per chunk, times in
+        // milliseconds, no `packs` in the manifest) is still pulled, with the right file times.
+        const manifest = JSON.parse(await readFile(path.join(folder, 'zenith', 'manifests', 'dev@fixture.json'), 'utf8'))
+        await mkdir(path.join(folder, 'old', 'chunks'), {recursive: true})
+        await mkdir(path.join(folder, 'old', 'manifests'))
+        for (const [pack, entries] of Object.entries(manifest.packs as Record<string, Array<[string, number, number]>>)) {
+          const body = await readFile(path.join(folder, 'zenith', 'packs', pack))
+          for (const [hash, offset, length] of entries) await writeFile(path.join(folder, 'old', 'chunks', hash), body.subarray(offset, offset + length))
+        }
+
+        const old = {...manifest}
+        delete old.packs
+        delete old.layout
+        old.files = old.files.map((file: {mtime: number}) => ({...file, mtime: file.mtime * 1000 + 123}))
+        await writeFile(path.join(folder, 'old', 'manifests', 'dev@fixture.json'), JSON.stringify(old))
+        const fromOld = await pullAndCheck(6230, `file://${folder}/old`, 'dev@fixture')
+        const base = path.join(fromOld.home, 'storages', 'local', 'snapshots')
+        const pulled = path.join(base, (await readdir(base))[0], 'PG_VERSION')
+        const expected = manifest.files.find((file: {path: string}) => file.path === 'PG_VERSION').mtime
+        expect(Math.floor((await stat(pulled)).mtimeMs / 1000)).toBe(expected)
+        await fromOld.destroy()
+
+        // A damaged pack removed with its index: pushing the same snapshot again (no --force)
+        // stores its chunks anew and rewrites the manifest; the pull works again.
+        const [pack] = Object.keys(manifest.packs)
+        await rm(path.join(folder, 'zenith', 'packs', pack))
+        await rm(path.join(folder, 'zenith', 'packs', `${pack}.idx`))
+        const repaired = await source.ok(['snapshot', 'push', 'dev@fixture', '--to', 'share', '--json'])
+        expect(repaired.json.upToDate).toBe(false)
+        expect(repaired.json.chunksSent).toBe(manifest.packs[pack].length)
+        const again = await pullAndCheck(6230, `file://${folder}/zenith`, 'dev@fixture')
+        await again.destroy()
 
         const missing = await source.run(['storage', 'attach', '-t', 'dir', '-n', 'nowhere', '-c', 'path=/no/such/parent/zenith', '--json'])
         expect(missing.json.error.code).toBe('INVALID_ARGUMENT')

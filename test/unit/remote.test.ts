@@ -2,9 +2,11 @@ import {mkdir, mkdtemp, readdir, rm, symlink, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
-import {compressChunk, hashChunk, newManifest, openChunk, readChunks, sameContent, scanDataDirectory, validateManifest} from '../../src/remote/chunker.js'
+import {listDataDirectory} from '../../src/archive/data-dir.js'
+import {compressChunk, hashChunk, newManifest, normalizeManifest, openChunk, readChunks, sameContent, validateManifest} from '../../src/remote/chunker.js'
 import {DirObjectStore} from '../../src/remote/dir-store.js'
 import {listSnapshotsIn, updateIndex} from '../../src/remote/layout.js'
+import {PackWriter, packKey, planRanges, readPackIndexes} from '../../src/remote/packs.js'
 import {parseRemoteUrl, s3Options} from '../../src/remote/open.js'
 import {TaskPool} from '../../src/transfer/pool.js'
 
@@ -28,11 +30,12 @@ describe('chunker', () => {
     expect(none).toEqual([])
   })
 
-  test('scans dirs, files and symlinks in a stable order with modes', async () => {
+  test('a push lists the data directory as an archive does: stable order, modes, times in seconds', async () => {
     await mkdir(path.join(dir, 'base', '1'), {recursive: true, mode: 0o700})
     await writeFile(path.join(dir, 'base', '1', '112'), 'x', {mode: 0o600})
     await symlink('/elsewhere', path.join(dir, 'pg_wal'))
-    const entries = await scanDataDirectory(dir)
+    const entries = await listDataDirectory(dir)
+    expect(Math.abs(entries[2].mtime - Date.now() / 1000)).toBeLessThan(3600)
     expect(entries.map((entry) => [entry.path, entry.type])).toEqual([['base', 'dir'], ['base/1', 'dir'], ['base/1/112', 'file'], ['pg_wal', 'symlink']])
     expect(entries[2].mode).toBe(0o600)
     expect(entries[3].target).toBe('/elsewhere')
@@ -56,6 +59,51 @@ describe('chunker', () => {
     expect(validateManifest(a)).toBe(true)
     expect(validateManifest(newManifest('dev@x', 15, [{...file, path: '../etc/passwd'}]))).toBe(false)
     expect(validateManifest(newManifest('dev@x', 15, [{...file, chunks: ['nothex']}]))).toBe(false)
+    expect(validateManifest({...a, packs: {['a'.repeat(64)]: [[file.chunks[0], 0, 10]]}})).toBe(true)
+    expect(validateManifest({...a, packs: {['a'.repeat(64)]: [[file.chunks[0], -1, 10]]}})).toBe(false)
+  })
+
+  test('manifests of the layout before packs had times in milliseconds', () => {
+    const file = {path: 'PG_VERSION', type: 'file' as const, mode: 0o600, size: 3, mtime: 1_700_000_000_123, chunks: []}
+    const old = newManifest('dev@x', 15, [file])
+    delete old.layout
+    expect(normalizeManifest(old).files[0].mtime).toBe(1_700_000_000)
+    const current = newManifest('dev@x', 15, [{...file, mtime: 1_700_000_000}])
+    expect(normalizeManifest(current).files[0].mtime).toBe(1_700_000_000)
+  })
+})
+
+describe('packs', () => {
+  test('chunks go into packs of about the given size; each pack has an index; ranges read them back', async () => {
+    const store = new DirObjectStore(dir)
+    const writer = new PackWriter(store, 100)
+    const chunks = Array.from({length: 5}, (_, i) => Buffer.alloc(40, i))
+    for (const [i, chunk] of chunks.entries()) await writer.add(`${i}`.repeat(64), chunk)
+    await writer.finish()
+    const packs = new Set([...writer.written.values()].map((where) => where.pack))
+    expect(packs.size).toBe(2)
+    const found = await readPackIndexes(store)
+    expect(found).toEqual(writer.written)
+    for (const [i, chunk] of chunks.entries()) {
+      const where = found.get(`${i}`.repeat(64))!
+      expect(await store.getRange(packKey(where.pack), where.offset, where.offset + where.length - 1)).toEqual(chunk)
+    }
+
+    // A pack whose object is gone is not trusted, even though its index is there.
+    const [gone] = packs
+    await store.delete(packKey(gone))
+    expect([...(await readPackIndexes(store)).values()].every((where) => where.pack !== gone)).toBe(true)
+    expect(await store.getRange(packKey(gone), 0, 10)).toBeUndefined()
+  })
+
+  test('neighbouring chunks are fetched in one range, within a size limit', () => {
+    const pack = 'p'.repeat(64)
+    const at = (hash: string, offset: number, length = 10) => ({hash, pack, offset, length})
+    expect(planRanges([at('c', 20), at('a', 0), at('b', 10), at('far', 10_000)], 1000, 100)).toEqual([
+      {pack, start: 0, end: 29, hashes: ['a', 'b', 'c']},
+      {pack, start: 10_000, end: 10_009, hashes: ['far']},
+    ])
+    expect(planRanges([at('a', 0), at('b', 10)], 15, 100).map((range) => range.hashes)).toEqual([['a'], ['b']])
   })
 })
 
