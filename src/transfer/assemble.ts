@@ -1,4 +1,4 @@
-import {chmod, lutimes, mkdir, open, symlink, utimes} from 'node:fs/promises'
+import {type FileHandle, chmod, lutimes, mkdir, open, symlink, utimes} from 'node:fs/promises'
 import path from 'node:path'
 
 import type {ArchiveManifest, ManifestFile} from '../archive/manifest.js'
@@ -46,36 +46,112 @@ export interface ChunkSource {
 }
 
 interface Placement {
-  file: string
+  file: TargetFile
   offset: number
-  created: Promise<void>
-}
-
-/** Files created (or given their modes and times) at once. */
-const FILE_CREATION_CONCURRENCY = 4
-
-interface Deferred {
-  promise: Promise<void>
-  resolve: () => void
-  reject: (error: unknown) => void
-}
-
-function deferred(): Deferred {
-  let resolve!: () => void
-  let reject!: (error: unknown) => void
-  const promise = new Promise<void>((ok, fail) => {
-    resolve = ok
-    reject = fail
-  })
-  // Awaited by the chunk writes into that file; a failure is thrown where the layout is awaited.
-  promise.catch(() => undefined)
-  return {promise, resolve, reject}
 }
 
 /**
- * Makes a local snapshot from a manifest: the data directory is laid out in addSnapshot's
- * scratch folder (files pre-sized), then each distinct chunk is obtained from `source`
- * (verified there) and written at its place(s) as it arrives. A damaged chunk does not stop
+ * A regular file being written. It is created (`wx`) when its first chunk arrives and kept open
+ * until its last chunk is written; then its mode and time are set through the same handle and it
+ * is closed: one open and one close per file instead of one per chunk, no pre-sizing (its last
+ * chunk ends at its size), no path lookups for chmod and utimes.
+ */
+interface TargetFile {
+  path: string
+  mode: number
+  mtime?: Date
+  /** Placements not yet written. */
+  remaining: number
+  /** Writes in progress through `handle`. */
+  busy: number
+  created: boolean
+  handle?: Promise<FileHandle>
+}
+
+/** Files kept open at once; beyond it, a file between writes is closed and opened again for its next chunk. */
+const MAX_OPEN_FILES = 256
+
+/**
+ * Whether a file can be created with its final mode (one chmod less per file): a mode the umask
+ * leaves alone, with no bits open(2) ignores, that still lets the owner reopen it for writing.
+ */
+function createdWithMode(mode: number): boolean {
+  umask ??= process.umask()
+  return (mode & 0o7777) === (mode & 0o777 & ~umask) && (mode & 0o200) !== 0
+}
+
+let umask: number | undefined
+
+/** Files and symlinks given their modes and times at once. */
+const FILE_CREATION_CONCURRENCY = 4
+
+/** The open handles of the files being written (see TargetFile). */
+class OpenFiles {
+  private open = 0
+  private readonly handles = new Set<Promise<FileHandle>>()
+
+  async write(place: Placement, content: Buffer): Promise<void> {
+    const file = place.file
+    file.busy++
+    let wrote = false
+    try {
+      if (!file.handle) {
+        file.handle = open(file.path, file.created ? 'r+' : 'wx', createdWithMode(file.mode) ? file.mode : 0o600)
+        file.created = true
+        this.open++
+        this.handles.add(file.handle)
+      }
+
+      const handle = await file.handle
+      let written = 0
+      while (written < content.length) {
+        const {bytesWritten} = await handle.write(content, written, content.length - written, place.offset + written)
+        written += bytesWritten
+      }
+
+      wrote = true
+    } finally {
+      file.busy--
+      if (wrote) file.remaining--
+    }
+
+    if (file.busy > 0) return
+    if (file.remaining === 0) {
+      await this.close(file, true)
+    } else if (this.open > MAX_OPEN_FILES) {
+      await this.close(file, false)
+    }
+  }
+
+  /** Closes whatever is still open (after a failure: before the folder is removed). */
+  async closeAll(): Promise<void> {
+    const handles = [...this.handles]
+    this.handles.clear()
+    await Promise.allSettled(handles.map(async (handle) => (await handle).close()))
+  }
+
+  private async close(file: TargetFile, finished: boolean): Promise<void> {
+    const pending = file.handle
+    if (!pending) return
+    file.handle = undefined
+    this.open--
+    this.handles.delete(pending)
+    const handle = await pending
+    try {
+      if (finished) {
+        if (!createdWithMode(file.mode)) await handle.chmod(file.mode & 0o7777)
+        if (file.mtime) await handle.utimes(file.mtime, file.mtime)
+      }
+    } finally {
+      await handle.close()
+    }
+  }
+}
+
+/**
+ * Makes a local snapshot from a manifest: the folders are laid out in addSnapshot's scratch
+ * folder, then each distinct chunk is obtained from `source` (verified there) and written at its
+ * place(s) as it arrives, each file created by its first chunk. A damaged chunk does not stop
  * the others (so a re-run finds every good one in its cache); when any is damaged the error
  * from `damaged` is thrown and addSnapshot removes everything: nothing becomes visible before
  * every chunk has been verified.
@@ -91,22 +167,23 @@ export async function assembleSnapshot(zenith: Zenith, options: {
     storage: options.storage,
     method: 'import',
     async fill(dir) {
-      // Folders and symlinks first (parents before children); files are created in the
-      // background while the first chunks are on their way: on a busy disk, creating a data
-      // directory's thousand files takes as long as fetching its chunks.
-      const files: Array<{target: string; size: number; created: Deferred}> = []
+      // Folders and symlinks first (parents before children). A regular file is created when
+      // its first chunk arrives and finished (mode, time, close) when its last one is written.
+      const target = (file: ManifestFile) => path.join(dir, ...file.path.split('/'))
+      const time = (file: ManifestFile) => (file.mtime === undefined ? undefined : new Date(file.mtime * 1000))
+      const empty: ManifestFile[] = []
       const placements = new Map<string, Placement[]>()
       for (const file of manifest.files) {
-        const target = path.join(dir, ...file.path.split('/'))
         if (file.type === 'dir') {
-          await mkdir(target, {mode: 0o700})
+          await mkdir(target(file), {mode: 0o700})
         } else if (file.type === 'symlink') {
-          await symlink(file.target ?? '', target)
+          await symlink(file.target ?? '', target(file))
+        } else if (file.chunks.length === 0) {
+          empty.push(file)
         } else {
-          const created = deferred()
-          files.push({target, size: file.size, created})
+          const written: TargetFile = {path: target(file), mode: file.mode, mtime: time(file), remaining: file.chunks.length, busy: 0, created: false}
           file.chunks.forEach((hash, i) => {
-            const at = {file: target, offset: i * manifest.chunkSize, created: created.promise}
+            const at = {file: written, offset: i * manifest.chunkSize}
             const list = placements.get(hash)
             if (list) list.push(at)
             else placements.set(hash, [at])
@@ -114,25 +191,9 @@ export async function assembleSnapshot(zenith: Zenith, options: {
         }
       }
 
-      let next = 0
-      const layout = Promise.all(Array.from({length: FILE_CREATION_CONCURRENCY}, async () => {
-        while (next < files.length) {
-          const file = files[next++]
-          try {
-            await createSized(file.target, file.size)
-            file.created.resolve()
-          } catch (error) {
-            file.created.reject(error)
-            throw error
-          }
-        }
-      }))
-      layout.catch(() => {
-        // Thrown by `await layout` below, or by the chunk writes waiting for that file.
-      })
-
       const sizes = chunkSizes(manifest)
       const pool = new TaskPool(source.concurrency)
+      const files = new OpenFiles()
       const damaged: DamagedChunk[] = []
       let done = 0
       try {
@@ -146,35 +207,26 @@ export async function assembleSnapshot(zenith: Zenith, options: {
               return
             }
 
-            for (const place of places) {
-              await place.created
-              await writeAt(place, content)
-              done += content.length
-            }
-
+            await Promise.all(places.map((place) => files.write(place, content)))
+            done += content.length * places.length
             options.onProgress({type: 'bytes', label, done, total: manifest.totalBytes})
           })
         }
 
         await pool.drain()
-        await layout
       } finally {
         // Nothing may still be writing into the folder when a failure has it removed.
         await pool.settle()
-        await Promise.allSettled([layout])
+        await files.closeAll()
       }
 
       options.onProgress({type: 'bytes-end', label, done})
       if (damaged.length > 0) throw options.damaged(damaged)
 
-      // Modes and times last, once nothing more is written: files and symlinks in parallel (a
-      // file's mode and time do not touch its folder), then folders children before parents, so
-      // that a read-only folder does not block its own content.
-      const target = (file: ManifestFile) => path.join(dir, ...file.path.split('/'))
-      const time = (file: ManifestFile) => (file.mtime === undefined ? undefined : new Date(file.mtime * 1000))
+      // Empty files, then the times of symlinks, then the modes and times of folders, children
+      // before parents, so that a read-only folder does not block its own content.
       const finishing = new TaskPool(FILE_CREATION_CONCURRENCY)
-      for (const file of manifest.files) {
-        if (file.type === 'dir') continue
+      for (const file of [...empty, ...manifest.files.filter((item) => item.type === 'symlink')]) {
         await finishing.run(async () => {
           const at = time(file)
           if (file.type === 'symlink') {
@@ -182,8 +234,13 @@ export async function assembleSnapshot(zenith: Zenith, options: {
             return
           }
 
-          await chmod(target(file), file.mode & 0o7777)
-          if (at) await utimes(target(file), at, at)
+          const handle = await open(target(file), 'wx', 0o600)
+          try {
+            await handle.chmod(file.mode & 0o7777)
+            if (at) await handle.utimes(at, at)
+          } finally {
+            await handle.close()
+          }
         })
       }
 
@@ -205,30 +262,5 @@ function checkChunkCounts(manifest: ArchiveManifest): void {
       throw new ZenithError('ARCHIVE_INVALID', `${file.path} should have ${file.size} bytes but the manifest lists ${file.chunks.length} chunks of ${manifest.chunkSize} for it.`,
         'The manifest is damaged: push the snapshot again with --force.')
     }
-  }
-}
-
-/** An empty file of its final size, so that chunks can be written at their offsets in any order. */
-async function createSized(target: string, size: number): Promise<void> {
-  const handle = await open(target, 'wx', 0o600)
-  try {
-    if (size > 0) await handle.truncate(size)
-  } finally {
-    await handle.close()
-  }
-}
-
-async function writeAt(place: Placement, content: Buffer): Promise<void> {
-  // One open per placement: a data directory has thousands of files, too many to keep open,
-  // and an open costs microseconds next to a chunk's transfer.
-  const handle = await open(place.file, 'r+')
-  try {
-    let written = 0
-    while (written < content.length) {
-      const {bytesWritten} = await handle.write(content, written, content.length - written, place.offset + written)
-      written += bytesWritten
-    }
-  } finally {
-    await handle.close()
   }
 }
