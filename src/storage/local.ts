@@ -60,6 +60,7 @@ export class LocalFolderStorage implements LocalStorage {
       // because a read-only subvolume cannot be moved to another folder.
       if (!prepare) {
         await btrfs(['subvolume', 'snapshot', '-r', source, target])
+        await syncFilesystem(target)
         return
       }
 
@@ -67,6 +68,7 @@ export class LocalFolderStorage implements LocalStorage {
       try {
         await prepare(target)
         await btrfs(['property', 'set', '-ts', target, 'ro', 'true'])
+        await syncFilesystem(target)
       } catch (error) {
         await this.removeTree(target).catch(() => undefined)
         throw error
@@ -78,6 +80,7 @@ export class LocalFolderStorage implements LocalStorage {
     await this.build(target, async (scratch) => {
       await copyTree(source, scratch, this.copyMethod === 'reflink' ? 'always' : 'never')
       await prepare?.(scratch)
+      await syncFilesystem(scratch)
     })
   }
 
@@ -92,6 +95,7 @@ export class LocalFolderStorage implements LocalStorage {
     const fresh = this.scratchPath(`${volume}.restore`)
     const old = this.scratchPath(`${volume}.old`)
     await this.copyInto(this.snapshotPath(snapshot), fresh, 'thin')
+    await syncFilesystem(fresh)
     // Swap in two renames; a kill between them leaves the old data in .scratch and the volume
     // missing, which checkout's journal repairs by restoring again.
     await rename(target, old)
@@ -109,6 +113,7 @@ export class LocalFolderStorage implements LocalStorage {
       try {
         await fill(scratch)
         await btrfs(['subvolume', 'snapshot', '-r', scratch, target])
+        await syncFilesystem(target)
       } finally {
         await this.removeTree(scratch)
       }
@@ -119,6 +124,7 @@ export class LocalFolderStorage implements LocalStorage {
     await this.build(target, async (scratch) => {
       await mkdir(scratch, {mode: 0o700})
       await fill(scratch)
+      await syncFilesystem(scratch)
     })
   }
 
@@ -279,6 +285,16 @@ export async function copyTree(source: string, target: string, reflink: 'always'
   if (problems.length > 0 || !/No such file or directory/.test(result.stderr)) {
     throw new ExternalCommandError('cp', args, tail(result.stderr), result.exitCode)
   }
+}
+
+/**
+ * A snapshot is recorded as ready (in the fsynced store) only after its data is on disk, so a
+ * power loss cannot leave a "ready" snapshot with missing blocks. syncfs flushes the whole
+ * filesystem: cheap for block-sharing copies, the real write time for plain copies.
+ */
+async function syncFilesystem(target: string): Promise<void> {
+  const result = await run('sync', ['-f', target])
+  if (result.exitCode !== 0) throw new ExternalCommandError('sync', ['-f', target], tail(result.stderr), result.exitCode)
 }
 
 /** Blocks really used under a btrfs folder: shared extents counted once. */
