@@ -1,5 +1,5 @@
 import {randomBytes} from 'node:crypto'
-import {chmod} from 'node:fs/promises'
+import {chmod, rmdir} from 'node:fs/promises'
 import path from 'node:path'
 
 import {type Zenith, DEFAULT_STORAGE, localStorage} from '../context.js'
@@ -189,10 +189,14 @@ export async function finishDestroy(zenith: Zenith, pg: PgRecord, onProgress: On
   }
 
   await storage.removeVolume(pg.volume)
-  await zenith.store.update((current) => {
+  const left = await zenith.store.update((current) => {
     for (const snapshot of Object.values(current.snapshots)) if (snapshot.pg === pg.name) delete current.snapshots[snapshot.name]
     delete current.pgs[pg.name]
+    return Object.keys(current.pgs).length
   })
+  // The last pg of this home takes the socket folder with it; a pg started meanwhile keeps its
+  // socket in it, and then rmdir fails on the non-empty folder, as it should.
+  if (left === 0) await rmdir(zenith.socketDir).catch(() => undefined)
 }
 
 export async function listPgs(zenith: Zenith): Promise<PgInfo[]> {

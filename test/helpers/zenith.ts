@@ -1,3 +1,4 @@
+import {createHash} from 'node:crypto'
 import {mkdtemp, rm} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -66,6 +67,9 @@ export class TestHome {
       if (item.status === 'running') await this.run(['pg', 'stop', item.name, '--mode', 'immediate'])
     }
 
+    // The short socket folder zenith keeps for this home (see src/context.ts).
+    const socketDir = path.join(os.tmpdir().length <= 20 ? os.tmpdir() : '/tmp', `zenith-${createHash('sha256').update(this.home).digest('hex').slice(0, 10)}`)
+    await rm(socketDir, {recursive: true, force: true})
     await rm(this.home, {recursive: true, force: true}).catch(async () => {
       // btrfs subvolumes in a home need `btrfs subvolume delete`; the storage does it.
       await execa('rm', ['-rf', this.home], {reject: false})
