@@ -86,33 +86,22 @@ export async function pushSnapshot(zenith: Zenith, options: PushOptions): Promis
     const label = `Pushing ${record.name}`
     let done = 0
     const files: ManifestFile[] = []
-    for (const entry of entries) {
-      const file: ManifestFile = {...entry, chunks: []}
-      files.push(file)
-      if (entry.type !== 'file') continue
-      let size = 0
-      for await (const content of readChunks(path.join(folder, entry.path), chunkSize)) {
-        const hash = hashChunk(content)
-        file.chunks.push(hash)
-        size += content.length
-        done += content.length
-        if (remote.existing.has(hash) || claimed.has(hash)) {
-          stats.chunksSkipped++
-        } else {
-          claimed.add(hash)
-          await pool.run(async () => {
-            const stored = await compressChunk(content)
-            await sink.putChunk(hash, stored)
-            stats.sentBytes += stored.length
-            stats.changedBytes += content.length
-            stats.chunksSent++
-          })
-        }
-
-        options.onProgress({type: 'bytes', label, done, total: base.logicalBytes})
+    for await (const {content, hash} of chunksOf(folder, entries, chunkSize, files)) {
+      done += content.length
+      if (remote.existing.has(hash) || claimed.has(hash)) {
+        stats.chunksSkipped++
+      } else {
+        claimed.add(hash)
+        await pool.run(async () => {
+          const stored = await compressChunk(content)
+          await sink.putChunk(hash, stored)
+          stats.sentBytes += stored.length
+          stats.changedBytes += content.length
+          stats.chunksSent++
+        })
       }
 
-      file.size = size
+      options.onProgress({type: 'bytes', label, done, total: base.logicalBytes})
     }
 
     await pool.drain()
@@ -125,23 +114,34 @@ export async function pushSnapshot(zenith: Zenith, options: PushOptions): Promis
   }
 }
 
-async function hashFiles(folder: string, entries: Awaited<ReturnType<typeof listDataDirectory>>, chunkSize: number, onProgress: OnProgress): Promise<ManifestFile[]> {
-  const files: ManifestFile[] = []
-  const total = entries.reduce((sum, entry) => sum + entry.size, 0)
-  let done = 0
+/**
+ * Reads every file of a data directory once, chunk by chunk, and hashes each chunk; `files`
+ * receives the manifest entries (chunks and final sizes) as the walk goes.
+ */
+async function * chunksOf(folder: string, entries: Awaited<ReturnType<typeof listDataDirectory>>, chunkSize: number, files: ManifestFile[]): AsyncGenerator<{content: Buffer; hash: string}> {
   for (const entry of entries) {
     const file: ManifestFile = {...entry, chunks: []}
     files.push(file)
     if (entry.type !== 'file') continue
     let size = 0
     for await (const content of readChunks(path.join(folder, entry.path), chunkSize)) {
-      file.chunks.push(hashChunk(content))
+      const hash = hashChunk(content)
+      file.chunks.push(hash)
       size += content.length
-      done += content.length
-      onProgress({type: 'bytes', label: 'Comparing with the remote', done, total})
+      yield {content, hash}
     }
 
     file.size = size
+  }
+}
+
+async function hashFiles(folder: string, entries: Awaited<ReturnType<typeof listDataDirectory>>, chunkSize: number, onProgress: OnProgress): Promise<ManifestFile[]> {
+  const files: ManifestFile[] = []
+  const total = entries.reduce((sum, entry) => sum + entry.size, 0)
+  let done = 0
+  for await (const {content} of chunksOf(folder, entries, chunkSize, files)) {
+    done += content.length
+    onProgress({type: 'bytes', label: 'Comparing with the remote', done, total})
   }
 
   onProgress({type: 'bytes-end', label: 'Comparing with the remote', done})
