@@ -193,7 +193,11 @@ function dependentsOf(data: StoreData, name: string): string[] {
 
 async function describeSnapshot(data: StoreData, snapshot: SnapshotRecord): Promise<SnapshotInfo> {
   const storage = localStorage(data, snapshot.storage)
-  const size = await storage.sizeOf({snapshot: snapshot.volume}).catch(() => ({bytes: snapshot.logicalBytes, exclusive: false}))
+  // A snapshot never changes: where only its logical size is known, that is the recorded one.
+  // btrfs can say how much it retains, which changes as other snapshots come and go.
+  const size = storage.copyMethod === 'btrfs'
+    ? await storage.sizeOf({snapshot: snapshot.volume}).catch(() => ({bytes: snapshot.logicalBytes, exclusive: false}))
+    : {bytes: snapshot.logicalBytes, exclusive: false}
   return {
     name: snapshot.name, pg: snapshot.pg, tag: snapshot.tag, storage: snapshot.storage, parent: snapshot.parent,
     sizeBytes: size.bytes, sizeExact: size.exclusive, logicalBytes: snapshot.logicalBytes, method: snapshot.method,
