@@ -401,14 +401,16 @@ describe('the CLI itself', () => {
   it('starts postgres when ZENITH_HOME is longer than a unix socket path may be', async () => {
     const parent = path.join(os.tmpdir(), `zenith-long-${'x'.repeat(60)}`, 'y'.repeat(60))
     await mkdir(parent, {recursive: true})
+    let long: TestHome | undefined
     try {
-      const long = await TestHome.create(6085, parent)
-      homes.push(long)
+      long = await TestHome.create(6085, parent)
       expect(long.home.length).toBeGreaterThan(120)
       const created = await long.ok(['pg', 'create', 'deep'])
       expect(await queryPort(long, 'deep', endpointOf(created), 'select 1')).toBe('1')
       await long.ok(['pg', 'destroy', 'deep'])
     } finally {
+      // Destroyed here, before its parent folders go (a later destroy would recreate the home).
+      await long?.destroy()
       await rm(path.dirname(parent), {recursive: true, force: true})
     }
   })
