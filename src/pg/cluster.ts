@@ -106,6 +106,10 @@ export async function startCluster(cluster: Cluster, timeoutSeconds = 600): Prom
   await prepareSocketDir(cluster)
   await prepareLogFile(cluster)
   await waitForLeftoverProcesses(cluster.dataDir)
+  // postgres removes a lock file whose pid is gone, but not one whose pid is an unreaped zombie
+  // (a killed postmaster in a container whose PID 1 does not reap): it would refuse to start.
+  // The postmaster is known dead and no process works in the directory any more.
+  if ((await clusterStatus(cluster.dataDir)).status === 'crashed') await rm(path.join(cluster.dataDir, 'postmaster.pid'), {force: true})
   await writeZenithConf(cluster)
   const args = ['start', '-D', cluster.dataDir, '-l', cluster.logFile, '-w', '-t', String(timeoutSeconds), '-s']
   const [command, fullArgs] = asUser(cluster.osUser, cluster.binaries.path('pg_ctl'), args)
