@@ -1,6 +1,8 @@
 import {spawn} from 'node:child_process'
 import {constants} from 'node:os'
 
+import {ExternalCommandError, tail} from './errors.js'
+
 export interface RunResult {
   exitCode: number
   stdout: string
@@ -45,4 +47,11 @@ export function run(command: string, args: readonly string[], options: RunOption
       resolve({exitCode, stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8')})
     })
   })
+}
+
+/** `run`, with a failure turned into an ExternalCommandError carrying the tail of stderr. */
+export async function runChecked(command: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+  const result = await run(command, args, options)
+  if (result.exitCode !== 0) throw new ExternalCommandError(command, args, tail(result.stderr), result.exitCode)
+  return result
 }

@@ -248,10 +248,14 @@ async function readyPg(zenith: Zenith, name: string): Promise<{pg: PgRecord; dat
 
 function busy(name: string, pg: PgRecord | undefined): ZenithError {
   if (!pg) return new ZenithError('PG_NOT_FOUND', `There is no pg named "${name}".`, 'See `zenith pg list`.')
-  const alive = pg.pid !== undefined && isAlive(pg.pid)
-  return alive
-    ? new ZenithError('PG_BUSY', `pg "${name}" is busy (${pg.state} by process ${pg.pid}).`, 'Wait for that command to finish.')
-    : new ZenithError('INCOMPLETE_OPERATION', `pg "${name}" was left ${pg.state} by a command that was interrupted.`, 'Run any zenith command again (e.g. `zenith pg list`) to repair it.')
+  return pgBusy(pg)
+}
+
+/** A pg another command works on: still working (PG_BUSY), or killed before it finished. */
+export function pgBusy(pg: PgRecord): ZenithError {
+  return pg.pid !== undefined && isAlive(pg.pid)
+    ? new ZenithError('PG_BUSY', `pg "${pg.name}" is busy (${pg.state} by process ${pg.pid}).`, 'Wait for that command to finish.')
+    : new ZenithError('INCOMPLETE_OPERATION', `pg "${pg.name}" was left ${pg.state} by a command that was interrupted.`, 'Run any zenith command again (e.g. `zenith pg list`) to repair it.')
 }
 
 function nextDefaultName(data: StoreData): string {

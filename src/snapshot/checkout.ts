@@ -2,7 +2,7 @@ import {type Zenith, localStorage} from '../context.js'
 import {ZenithError} from '../errors.js'
 import {clusterStatus, stopCluster} from '../pg/cluster.js'
 import {findPgBinaries} from '../pg/binaries.js'
-import {type PgInfo, pgRecord, showPg, startPg} from '../pg/lifecycle.js'
+import {type PgInfo, pgBusy, pgRecord, showPg, startPg} from '../pg/lifecycle.js'
 import {pgOsUser} from '../pg/os-user.js'
 import type {OnProgress} from '../progress.js'
 import {silent} from '../progress.js'
@@ -11,7 +11,7 @@ import type {CheckoutJournal, PgRecord, SnapshotRecord} from '../state/schema.js
 import {diskUsage} from '../storage/local.js'
 import {removeRuntimeFiles} from './backup.js'
 import {snapshotVolumeName} from './records.js'
-import {pgBusy, resolveSnapshot} from './snapshots.js'
+import {resolveSnapshot} from './snapshots.js'
 
 /**
  * `pg checkout PG@TAG`: stop, save the old CURRENT as PG@HEAD{n}, roll the data directory back to

@@ -2,10 +2,10 @@ import {randomBytes} from 'node:crypto'
 import {chmod, stat} from 'node:fs/promises'
 
 import {type Zenith, DEFAULT_STORAGE, localStorage} from '../context.js'
-import {ExternalCommandError, ZenithError, tail} from '../errors.js'
+import {ZenithError} from '../errors.js'
 import {type CreatePgOptions, type PgInfo, createPg} from '../pg/lifecycle.js'
 import {type OsUser, pgOsUser} from '../pg/os-user.js'
-import {run} from '../process.js'
+import {runChecked} from '../process.js'
 import {silent} from '../progress.js'
 import {copyTree} from '../storage/local.js'
 import {removeRuntimeFiles} from './backup.js'
@@ -52,9 +52,7 @@ export async function prepareDataDir(dataDir: string, osUser: OsUser | undefined
   await removeRuntimeFiles(dataDir)
   const info = await stat(dataDir)
   if (osUser && (info.uid !== osUser.uid || info.gid !== osUser.gid)) {
-    const args = ['-R', `${osUser.uid}:${osUser.gid}`, dataDir]
-    const result = await run('chown', args)
-    if (result.exitCode !== 0) throw new ExternalCommandError('chown', args, tail(result.stderr), result.exitCode)
+    await runChecked('chown', ['-R', `${osUser.uid}:${osUser.gid}`, dataDir])
   }
 
   await chmod(dataDir, 0o700)

@@ -1,11 +1,10 @@
 import {type Zenith, localStorage} from '../context.js'
 import {ZenithError} from '../errors.js'
 import {clusterStatus} from '../pg/cluster.js'
-import {pgConnection, pgRecord} from '../pg/lifecycle.js'
+import {pgBusy, pgConnection, pgRecord} from '../pg/lifecycle.js'
 import {pgOsUser} from '../pg/os-user.js'
 import type {OnProgress} from '../progress.js'
 import {silent} from '../progress.js'
-import {isAlive} from '../state/lock.js'
 import {parseNewSnapshotRef, parseSnapshotRef} from '../state/names.js'
 import type {PgRecord, SnapshotRecord, StoreData} from '../state/schema.js'
 import {type Connection, copyWithBackupApi, removeRuntimeFiles} from './backup.js'
@@ -212,10 +211,4 @@ async function describeCurrent(data: StoreData, pg: PgRecord): Promise<SnapshotI
     name: `${pg.name}@CURRENT`, pg: pg.name, tag: 'CURRENT', storage: pg.storage, parent: pg.base, sizeBytes: size.bytes,
     sizeExact: size.exclusive, logicalBytes: size.bytes, method: 'live', pgVersion: pg.pgVersion, implicit: true, dependents: [],
   }
-}
-
-export function pgBusy(pg: PgRecord): ZenithError {
-  return pg.pid !== undefined && isAlive(pg.pid)
-    ? new ZenithError('PG_BUSY', `pg "${pg.name}" is busy (${pg.state} by process ${pg.pid}).`, 'Wait for that command to finish.')
-    : new ZenithError('INCOMPLETE_OPERATION', `pg "${pg.name}" was left ${pg.state} by an interrupted command.`, 'Run any zenith command again (e.g. `zenith pg list`) to repair it.')
 }

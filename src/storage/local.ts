@@ -4,7 +4,7 @@ import {copyFile, mkdir, readdir, rename, rm, statfs, writeFile} from 'node:fs/p
 import path from 'node:path'
 
 import {ExternalCommandError, ZenithError, tail} from '../errors.js'
-import {run} from '../process.js'
+import {run, runChecked} from '../process.js'
 import {isAlive} from '../state/lock.js'
 import type {CopyMethod, StorageRecord, StorageType} from '../state/schema.js'
 import type {LocalStorage} from './storage.js'
@@ -259,8 +259,7 @@ async function isSubvolume(target: string): Promise<boolean> {
 }
 
 async function btrfs(args: string[]): Promise<void> {
-  const result = await run('btrfs', args)
-  if (result.exitCode !== 0) throw new ExternalCommandError('btrfs', args, tail(result.stderr), result.exitCode)
+  await runChecked('btrfs', args)
 }
 
 async function btrfsExclusiveBytes(target: string): Promise<number | undefined> {
@@ -293,8 +292,7 @@ export async function copyTree(source: string, target: string, reflink: 'always'
  * filesystem: cheap for block-sharing copies, the real write time for plain copies.
  */
 async function syncFilesystem(target: string): Promise<void> {
-  const result = await run('sync', ['-f', target])
-  if (result.exitCode !== 0) throw new ExternalCommandError('sync', ['-f', target], tail(result.stderr), result.exitCode)
+  await runChecked('sync', ['-f', target])
 }
 
 /** Blocks really used under a btrfs folder: shared extents counted once. */

@@ -6,7 +6,7 @@ import {DEFAULT_STORAGE, localStorage, storageRecord} from '../context.js'
 import {ZenithError} from '../errors.js'
 import {run} from '../process.js'
 import {validateName} from '../state/names.js'
-import type {StorageRecord} from '../state/schema.js'
+import type {StorageRecord, StoreData} from '../state/schema.js'
 import {listRemoteSnapshots, remoteUsage} from '../remote/layout.js'
 import {assertReachable, pgOsUser} from '../pg/os-user.js'
 import {detectCopyMethod, isOnBtrfs} from './local.js'
@@ -27,15 +27,16 @@ export interface StorageInfo {
 
 export async function listStorages(zenith: Zenith): Promise<StorageInfo[]> {
   const data = await zenith.store.read()
-  return Promise.all(Object.values(data.storages).sort((a, b) => a.name.localeCompare(b.name)).map((record) => describeStorage(zenith, record)))
+  return Promise.all(Object.values(data.storages).sort((a, b) => a.name.localeCompare(b.name)).map((record) => describeStorage(data, record)))
 }
 
 export async function showStorage(zenith: Zenith, name: string): Promise<StorageInfo> {
-  return describeStorage(zenith, storageRecord(await zenith.store.read(), name))
+  const data = await zenith.store.read()
+  return describeStorage(data, storageRecord(data, name))
 }
 
-async function describeStorage(zenith: Zenith, record: StorageRecord): Promise<StorageInfo> {
-  const data = await zenith.store.read()
+/** One read of the store serves every storage a listing describes. */
+async function describeStorage(data: StoreData, record: StorageRecord): Promise<StorageInfo> {
   if (record.type === 's3' || record.type === 'dir') return describeRemoteStorage(record)
   const usage = await localStorage(data, record.name).usage()
   return {
