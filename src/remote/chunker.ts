@@ -51,12 +51,11 @@ export function compressChunk(content: Buffer): Promise<Buffer> {
  * The content of a stored chunk, checked against the sha256 it is stored under. Returns
  * undefined when the object is not a valid compressed chunk or does not match. With the
  * expected size, zlib inflates into one buffer of that size (its default 16 KiB pieces make
- * decompression 2-3x slower) and stops at once if the object would inflate to more. It
- * inflates on the calling thread (a 1 MiB chunk takes well under a millisecond): in libuv's
- * thread pool it queued behind the file writes of a pull, and the hand-over cost more CPU than
- * the inflate (measured with bench/push-pull.mjs).
+ * decompression 2-3x slower) and stops at once if the object would inflate to more. It is
+ * synchronous: a pull runs it in its writer threads (see transfer/chunk-writers.ts), where the
+ * chunk is written next, with no hand-over to libuv's thread pool.
  */
-export async function openChunk(stored: Buffer, expectedHash: string, expectedSize?: number): Promise<Buffer | undefined> {
+export function openChunk(stored: Uint8Array, expectedHash: string, expectedSize?: number): Buffer | undefined {
   let content: Buffer
   try {
     content = gunzipSync(stored, expectedSize === undefined ? {} : {chunkSize: Math.max(expectedSize, 1024), maxOutputLength: Math.max(expectedSize, 1)})

@@ -1,4 +1,5 @@
-import {type FileHandle, chmod, lutimes, mkdir, open, symlink, utimes} from 'node:fs/promises'
+import {chmodSync, lutimesSync, utimesSync} from 'node:fs'
+import {mkdir, symlink} from 'node:fs/promises'
 import path from 'node:path'
 
 import type {ArchiveManifest, ManifestFile} from '../archive/manifest.js'
@@ -7,6 +8,8 @@ import {ZenithError} from '../errors.js'
 import type {OnProgress} from '../progress.js'
 import {addSnapshot} from '../snapshot/records.js'
 import type {SnapshotRecord} from '../state/schema.js'
+import type {TargetFile} from './chunk-writer.js'
+import {ChunkWriters} from './chunk-writers.js'
 import {TaskPool} from './pool.js'
 
 /** Logical (uncompressed) size of every distinct chunk a manifest names. */
@@ -34,42 +37,21 @@ export interface DamagedChunk {
 }
 
 /**
- * Where the chunks of a snapshot being written come from. `content` returns a chunk's
- * decompressed content, already checked against its sha256 and expected size, or says why it
- * cannot. It is called once per distinct chunk, up to `concurrency` at a time.
+ * Where the chunks of a snapshot being written come from. `stored` returns a chunk as stored
+ * (compressed, not yet checked) or says why it cannot be had; the writer threads check each
+ * against its sha256 and expected size before they write it. It is called once per distinct
+ * chunk, up to `concurrency` at a time.
  */
 export interface ChunkSource {
   readonly concurrency: number
-  content(hash: string, size: number): Promise<Buffer | DamagedChunk>
+  stored(hash: string): Promise<Buffer | DamagedChunk>
+  /** Called once a chunk from `stored` was found good (e.g. to keep it for a re-run). */
+  verified?(hash: string, stored: Buffer): Promise<void>
+  /** A second chance for a chunk `stored` gave damaged (e.g. fetched again instead of from a cache). */
+  refetch?(hash: string): Promise<Buffer | DamagedChunk>
   /** The order in which to ask for the chunks (e.g. as they lie in the remote's packs); default: the manifest's. */
   order?(hashes: string[]): string[]
 }
-
-interface Placement {
-  file: TargetFile
-  offset: number
-}
-
-/**
- * A regular file being written. It is created (`wx`) when its first chunk arrives and kept open
- * until its last chunk is written; then its mode and time are set through the same handle and it
- * is closed: one open and one close per file instead of one per chunk, no pre-sizing (its last
- * chunk ends at its size), no path lookups for chmod and utimes.
- */
-interface TargetFile {
-  path: string
-  mode: number
-  mtime?: Date
-  /** Placements not yet written. */
-  remaining: number
-  /** Writes in progress through `handle`. */
-  busy: number
-  created: boolean
-  handle?: Promise<FileHandle>
-}
-
-/** Files kept open at once; beyond it, a file between writes is closed and opened again for its next chunk. */
-const MAX_OPEN_FILES = 256
 
 /**
  * Whether a file can be created with its final mode (one chmod less per file): a mode the umask
@@ -82,76 +64,10 @@ function createdWithMode(mode: number): boolean {
 
 let umask: number | undefined
 
-/** Files and symlinks given their modes and times at once. */
-const FILE_CREATION_CONCURRENCY = 4
-
-/** The open handles of the files being written (see TargetFile). */
-class OpenFiles {
-  private open = 0
-  private readonly handles = new Set<Promise<FileHandle>>()
-
-  async write(place: Placement, content: Buffer): Promise<void> {
-    const file = place.file
-    file.busy++
-    let wrote = false
-    try {
-      if (!file.handle) {
-        file.handle = open(file.path, file.created ? 'r+' : 'wx', createdWithMode(file.mode) ? file.mode : 0o600)
-        file.created = true
-        this.open++
-        this.handles.add(file.handle)
-      }
-
-      const handle = await file.handle
-      let written = 0
-      while (written < content.length) {
-        const {bytesWritten} = await handle.write(content, written, content.length - written, place.offset + written)
-        written += bytesWritten
-      }
-
-      wrote = true
-    } finally {
-      file.busy--
-      if (wrote) file.remaining--
-    }
-
-    if (file.busy > 0) return
-    if (file.remaining === 0) {
-      await this.close(file, true)
-    } else if (this.open > MAX_OPEN_FILES) {
-      await this.close(file, false)
-    }
-  }
-
-  /** Closes whatever is still open (after a failure: before the folder is removed). */
-  async closeAll(): Promise<void> {
-    const handles = [...this.handles]
-    this.handles.clear()
-    await Promise.allSettled(handles.map(async (handle) => (await handle).close()))
-  }
-
-  private async close(file: TargetFile, finished: boolean): Promise<void> {
-    const pending = file.handle
-    if (!pending) return
-    file.handle = undefined
-    this.open--
-    this.handles.delete(pending)
-    const handle = await pending
-    try {
-      if (finished) {
-        if (!createdWithMode(file.mode)) await handle.chmod(file.mode & 0o7777)
-        if (file.mtime) await handle.utimes(file.mtime, file.mtime)
-      }
-    } finally {
-      await handle.close()
-    }
-  }
-}
-
 /**
  * Makes a local snapshot from a manifest: the folders are laid out in addSnapshot's scratch
- * folder, then each distinct chunk is obtained from `source` (verified there) and written at its
- * place(s) as it arrives, each file created by its first chunk. A damaged chunk does not stop
+ * folder, then each distinct chunk is obtained from `source` and handed to a writer thread,
+ * which checks it and writes it at its place(s), each file created by its first chunk. A damaged chunk does not stop
  * the others (so a re-run finds every good one in its cache); when any is damaged the error
  * from `damaged` is thrown and addSnapshot removes everything: nothing becomes visible before
  * every chunk has been verified.
@@ -167,23 +83,21 @@ export async function assembleSnapshot(zenith: Zenith, options: {
     storage: options.storage,
     method: 'import',
     async fill(dir) {
-      // Folders and symlinks first (parents before children). A regular file is created when
-      // its first chunk arrives and finished (mode, time, close) when its last one is written.
+      // Folders and symlinks first (parents before children); regular files are created by
+      // the writer threads, with their first chunk (empty ones when all are written).
       const target = (file: ManifestFile) => path.join(dir, ...file.path.split('/'))
       const time = (file: ManifestFile) => (file.mtime === undefined ? undefined : new Date(file.mtime * 1000))
-      const empty: ManifestFile[] = []
-      const placements = new Map<string, Placement[]>()
+      const files: TargetFile[] = []
+      const placements = new Map<string, Array<[number, number]>>()
       for (const file of manifest.files) {
         if (file.type === 'dir') {
           await mkdir(target(file), {mode: 0o700})
         } else if (file.type === 'symlink') {
           await symlink(file.target ?? '', target(file))
-        } else if (file.chunks.length === 0) {
-          empty.push(file)
         } else {
-          const written: TargetFile = {path: target(file), mode: file.mode, mtime: time(file), remaining: file.chunks.length, busy: 0, created: false}
+          const index = files.push({path: target(file), mode: file.mode, createdWithMode: createdWithMode(file.mode), mtime: file.mtime, places: file.chunks.length}) - 1
           file.chunks.forEach((hash, i) => {
-            const at = {file: written, offset: i * manifest.chunkSize}
+            const at: [number, number] = [index, i * manifest.chunkSize]
             const list = placements.get(hash)
             if (list) list.push(at)
             else placements.set(hash, [at])
@@ -193,63 +107,62 @@ export async function assembleSnapshot(zenith: Zenith, options: {
 
       const sizes = chunkSizes(manifest)
       const pool = new TaskPool(source.concurrency)
-      const files = new OpenFiles()
+      const writers = new ChunkWriters(files)
       const damaged: DamagedChunk[] = []
       let done = 0
+      // Writes a chunk at all its places; false when it does not match its sha256 (nothing is written then).
+      const write = async (hash: string, stored: Buffer): Promise<boolean> => {
+        const reply = await writers.write(hash, sizes.get(hash)!, stored, placements.get(hash)!)
+        if (!reply.ok && !reply.corrupt) throw Object.assign(new Error(reply.message), {code: reply.code})
+        return reply.ok
+      }
+
       try {
         const order = source.order ? source.order([...placements.keys()]) : [...placements.keys()]
         for (const hash of order) {
-          const places = placements.get(hash)!
           await pool.run(async () => {
-            const content = await source.content(hash, sizes.get(hash)!)
-            if (!Buffer.isBuffer(content)) {
-              damaged.push(content)
+            let stored = await source.stored(hash)
+            let good = Buffer.isBuffer(stored) && await write(hash, stored)
+            if (!good && Buffer.isBuffer(stored) && source.refetch) {
+              stored = await source.refetch(hash)
+              good = Buffer.isBuffer(stored) && await write(hash, stored)
+            }
+
+            if (!Buffer.isBuffer(stored) || !good) {
+              damaged.push(Buffer.isBuffer(stored) ? {hash, missing: false} : stored)
               return
             }
 
-            await Promise.all(places.map((place) => files.write(place, content)))
-            done += content.length * places.length
+            await source.verified?.(hash, stored)
+            done += sizes.get(hash)! * placements.get(hash)!.length
             options.onProgress({type: 'bytes', label, done, total: manifest.totalBytes})
           })
         }
 
         await pool.drain()
+        if (damaged.length === 0) await writers.finish()
       } finally {
         // Nothing may still be writing into the folder when a failure has it removed.
         await pool.settle()
-        await files.closeAll()
+        await writers.close()
       }
 
       options.onProgress({type: 'bytes-end', label, done})
       if (damaged.length > 0) throw options.damaged(damaged)
 
-      // Empty files, then the times of symlinks, then the modes and times of folders, children
-      // before parents, so that a read-only folder does not block its own content.
-      const finishing = new TaskPool(FILE_CREATION_CONCURRENCY)
-      for (const file of [...empty, ...manifest.files.filter((item) => item.type === 'symlink')]) {
-        await finishing.run(async () => {
-          const at = time(file)
-          if (file.type === 'symlink') {
-            if (at) await lutimes(target(file), at, at)
-            return
-          }
-
-          const handle = await open(target(file), 'wx', 0o600)
-          try {
-            await handle.chmod(file.mode & 0o7777)
-            if (at) await handle.utimes(at, at)
-          } finally {
-            await handle.close()
-          }
-        })
+      // The times of symlinks, then the modes and times of folders, children before parents, so
+      // that a read-only folder does not block its own content. A few dozen calls: made
+      // synchronously, as a round trip through libuv's thread pool costs more than each of them.
+      for (const file of manifest.files) {
+        const at = time(file)
+        if (file.type === 'symlink' && at) lutimesSync(target(file), at, at)
       }
 
-      await finishing.drain()
       for (const file of [...manifest.files].reverse()) {
         if (file.type !== 'dir') continue
         const at = time(file)
-        await chmod(target(file), file.mode & 0o7777)
-        if (at) await utimes(target(file), at, at)
+        chmodSync(target(file), file.mode & 0o7777)
+        if (at) utimesSync(target(file), at, at)
       }
     },
   })

@@ -4,7 +4,7 @@ import type {ArchiveManifest} from '../archive/manifest.js'
 import type {Zenith} from '../context.js'
 import {ZenithError} from '../errors.js'
 import type {OnProgress} from '../progress.js'
-import {type RemoteManifest, openChunk} from '../remote/chunker.js'
+import type {RemoteManifest} from '../remote/chunker.js'
 import {chunkKey, listSnapshotsIn, readManifest} from '../remote/layout.js'
 import type {ObjectStore} from '../remote/object-store.js'
 import {type ChunkLocation, type PackRange, packKey, planRanges} from '../remote/packs.js'
@@ -115,6 +115,10 @@ class RemoteChunks implements ChunkSource {
   private readonly locations = new Map<string, ChunkLocation>()
   private readonly ranges: FetchedRange[]
   private readonly rangeOf = new Map<string, number>()
+  /** Chunks whose range was handed out (a second fetch of one is a request of its own). */
+  private readonly rangeUsed = new Set<string>()
+  /** Chunks handed out from the cache, not yet found good. */
+  private readonly servedFromCache = new Set<string>()
 
   constructor(private readonly store: ObjectStore, private readonly cache: ChunkCache, manifest: RemoteManifest) {
     for (const [pack, entries] of Object.entries(manifest.packs ?? {})) {
@@ -134,35 +138,50 @@ class RemoteChunks implements ChunkSource {
     return [...hashes].sort((a, b) => rank(a) - rank(b))
   }
 
-  async content(hash: string, size: number): Promise<Buffer | DamagedChunk> {
+  /** From the cache when an earlier attempt left it there (checked by the writer like any other), else from the remote. */
+  async stored(hash: string): Promise<Buffer | DamagedChunk> {
     if (this.cache.has(hash)) {
-      // Checked again: a crash may have cut the file short. A bad one is simply fetched again.
-      const content = await openChunk(await this.cache.read(hash), hash, size)
-      if (content) {
-        this.fromCache++
-        return content
-      }
+      this.servedFromCache.add(hash)
+      return this.cache.read(hash)
     }
 
+    return this.fetchChunk(hash)
+  }
+
+  /** A cached chunk that proved damaged (a crash may have cut it short) is fetched again. */
+  async refetch(hash: string): Promise<Buffer | DamagedChunk> {
+    if (!this.servedFromCache.delete(hash)) return {hash, missing: false}
+    return this.fetchChunk(hash)
+  }
+
+  async verified(hash: string, stored: Buffer): Promise<void> {
+    if (this.servedFromCache.has(hash)) {
+      this.fromCache++
+      return
+    }
+
+    await this.cache.put(hash, stored)
+    this.fetched++
+  }
+
+  private async fetchChunk(hash: string): Promise<Buffer | DamagedChunk> {
     const where = this.locations.get(hash)
     let stored: Buffer | undefined
     if (!where) {
       stored = await this.store.get(chunkKey(hash))
-    } else if (this.rangeOf.has(hash)) {
+      if (stored) this.receivedBytes += stored.length
+    } else if (this.rangeOf.has(hash) && !this.rangeUsed.has(hash)) {
+      this.rangeUsed.add(hash)
       stored = await this.fromRange(this.rangeOf.get(hash)!, where)
     } else {
-      // Its cached copy was damaged: fetch this chunk alone.
+      // Not in a planned range (its cached copy was damaged): fetched alone.
       stored = await this.store.getRange(packKey(where.pack), where.offset, where.offset + where.length - 1)
       if (stored) this.receivedBytes += stored.length
     }
 
     if (!stored) return {hash, missing: true, pack: where?.pack}
-    const content = stored.length === (where?.length ?? stored.length) ? await openChunk(stored, hash, size) : undefined
-    if (!content) return {hash, missing: false}
-    await this.cache.put(hash, stored)
-    if (!where) this.receivedBytes += stored.length
-    this.fetched++
-    return content
+    if (where && stored.length !== where.length) return {hash, missing: false}
+    return stored
   }
 
   private async fromRange(index: number, where: ChunkLocation): Promise<Buffer | undefined> {

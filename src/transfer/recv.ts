@@ -82,7 +82,7 @@ export async function receiveSnapshot(zenith: Zenith, options: ReceiveOptions): 
       if (action === 'PUT chunks' && route.length === 2 && /^[0-9a-f]{64}$/.test(route[1])) {
         if (!snapshotName) throw new ZenithError('INVALID_ARGUMENT', 'A chunk arrived before the push began.', 'Use `zenith snapshot push` to send to this URL.')
         const stored = await readBody(request, MAX_CHUNK_BODY)
-        const content = await openChunk(stored, route[1])
+        const content = openChunk(stored, route[1])
         if (!content) throw new ZenithError('CHECKSUM_MISMATCH', `Chunk ${route[1]} arrived damaged (its content does not match its sha256).`, 'Push again: the chunk is sent again.')
         await cache.put(route[1], stored)
         receivedBytes += stored.length
@@ -153,9 +153,7 @@ export async function receiveSnapshot(zenith: Zenith, options: ReceiveOptions): 
 function cachedChunks(cache: ChunkCache): ChunkSource {
   return {
     concurrency: TRANSFER_CONCURRENCY,
-    async content(hash, size) {
-      return (await openChunk(await cache.read(hash), hash, size)) ?? {hash, missing: false}
-    },
+    stored: (hash) => cache.read(hash),
   }
 }
 

@@ -1,5 +1,5 @@
 import {createHash} from 'node:crypto'
-import {mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile} from 'node:fs/promises'
+import {mkdir, mkdtemp, open, readFile, readdir, rm, stat, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
@@ -255,6 +255,13 @@ describe('remote storages', () => {
         expect((await target.ok(['snapshot', 'list', '--json'])).json).toEqual([])
         expect(await readdir(path.join(target.home, 'storages', 'local', 'snapshots')).catch(() => [])).toEqual([])
 
+        // A record the kill left damaged in the cache: the re-run finds it bad and fetches it again.
+        const [cacheFolder] = await readdir(cacheRoot)
+        const [cachePack] = await readdir(path.join(cacheRoot, cacheFolder))
+        const damage = await open(path.join(cacheRoot, cacheFolder, cachePack), 'r+')
+        await damage.write(Buffer.from('damaged by the test'), 0, 19, 36 + 20)
+        await damage.close()
+
         const resumed = await target.ok(['snapshot', 'pull', '--from', from, 'dev@fixture', '--json'], {env})
         expect(resumed.json.chunksCached).toBeGreaterThan(0)
         expect(resumed.json.chunksFetched + resumed.json.chunksCached).toBe(new Set(JSON.parse(
@@ -402,14 +409,14 @@ describe('remote storages', () => {
   })
 })
 
-/** path, type, mode and sha256 of every entry of a folder. */
+/** path, type, mode, link target, mtime (whole seconds, as a manifest keeps it) and sha256 of every entry of a folder. */
 async function treeDigest(root: string): Promise<string[]> {
-  const {stdout} = await execa('find', ['.', '-mindepth', '1', '-printf', '%p %y %m %l\\n'], {cwd: root})
+  const {stdout} = await execa('find', ['.', '-mindepth', '1', '-printf', '%p %y %m %l %T@\\n'], {cwd: root})
   const lines: string[] = []
   for (const line of stdout.split('\n').sort()) {
-    const [entry, type] = line.split(' ')
+    const [entry, type, mode, target, mtime] = line.split(' ')
     const digest = type === 'f' ? createHash('sha256').update(await readFile(path.join(root, entry))).digest('hex') : ''
-    lines.push(`${line} ${digest}`)
+    lines.push(`${entry} ${type} ${mode} ${target} ${type === 'l' ? '' : Math.floor(Number(mtime))} ${digest}`)
   }
 
   return lines
