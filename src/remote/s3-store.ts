@@ -1,4 +1,5 @@
 import {createHash} from 'node:crypto'
+import {createRequire} from 'node:module'
 import type {Readable} from 'node:stream'
 
 import type {S3Client} from '@aws-sdk/client-s3'
@@ -118,7 +119,10 @@ export class S3ObjectStore implements ObjectStore {
 
   /** The SDK client, for callers that need a raw operation (the benchmark's baseline). */
   async client(): Promise<{client: S3Client; sdk: typeof import('@aws-sdk/client-s3')}> {
-    this.clientPromise ??= import('@aws-sdk/client-s3').then((sdk) => {
+    this.clientPromise ??= Promise.resolve().then(() => {
+      // Required, not imported: the SDK is CommonJS, and importing it from ESM also has Node
+      // scan its source for export names, which made loading it take 0.11-0.14 s instead of 0.07 s.
+      const sdk = createRequire(import.meta.url)('@aws-sdk/client-s3') as typeof import('@aws-sdk/client-s3')
       const whenRequired = this.options.checksums === 'when-required'
       const client = new sdk.S3Client({
         region: this.options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',

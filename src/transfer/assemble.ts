@@ -95,7 +95,7 @@ export async function assembleSnapshot(zenith: Zenith, options: {
         } else if (file.type === 'symlink') {
           await symlink(file.target ?? '', target(file))
         } else {
-          const index = files.push({path: target(file), mode: file.mode, createdWithMode: createdWithMode(file.mode), mtime: file.mtime, places: file.chunks.length}) - 1
+          const index = files.push({path: target(file), mode: file.mode, createdWithMode: createdWithMode(file.mode), mtime: file.mtime, places: file.chunks.length, size: file.size}) - 1
           file.chunks.forEach((hash, i) => {
             const at: [number, number] = [index, i * manifest.chunkSize]
             const list = placements.get(hash)

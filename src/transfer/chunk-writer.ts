@@ -22,6 +22,7 @@ export interface TargetFile {
   mtime?: number
   /** Chunk places in the file; 0 for an empty file. */
   places: number
+  size: number
 }
 
 export interface WriteRequest {

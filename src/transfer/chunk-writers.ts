@@ -1,3 +1,4 @@
+import {open} from 'node:fs/promises'
 import {availableParallelism} from 'node:os'
 import {Worker} from 'node:worker_threads'
 
@@ -5,6 +6,17 @@ import type {TargetFile, WriteReply, WriterRequest} from './chunk-writer.js'
 
 /** Writer threads at most: past the cores, or past what the disk takes, more only cost memory. */
 const MAX_WRITERS = 4
+/** Files at least this large are flushed to disk as soon as they are complete. */
+const FLUSH_AT_ONCE_BYTES = 4 * 1024 * 1024
+
+async function flush(file: string): Promise<void> {
+  const handle = await open(file, 'r')
+  try {
+    await handle.datasync()
+  } finally {
+    await handle.close()
+  }
+}
 
 /**
  * The writer threads of a pull or recv. The event loop fetches chunks and hands each to the
@@ -25,9 +37,11 @@ export class ChunkWriters {
   private readonly remaining: number[]
   /** Files each thread is to finish with its next request. */
   private readonly toFinish: number[][]
+  /** Large files being flushed to disk (see write). */
+  private readonly flushing: Array<Promise<void>> = []
   private nextId = 0
 
-  constructor(files: TargetFile[], count = ChunkWriters.count(files.length)) {
+  constructor(private readonly files: TargetFile[], count = ChunkWriters.count(files.length)) {
     this.remaining = files.map((file) => file.places)
     const empty = files.flatMap((file, index) => (file.places === 0 ? [index] : []))
     this.workers = Array.from({length: count}, (_, index) => {
@@ -72,7 +86,11 @@ export class ChunkWriters {
     const reply = await this.send(worker, (id, finish) => ({type: 'write', id, hash, size, stored, places, finish}))
     if (reply.ok) {
       for (const [file] of places) {
-        if (--this.remaining[file] === 0) this.toFinish[worker].push(file)
+        if (--this.remaining[file] > 0) continue
+        this.toFinish[worker].push(file)
+        // Flushed at once (in libuv's pool, idle in a pull), so that the disk writes it while
+        // later chunks arrive and the sync that ends the pull has little left to wait for.
+        if (this.files[file].size >= FLUSH_AT_ONCE_BYTES) this.flushing.push(flush(this.files[file].path))
       }
     }
 
@@ -81,6 +99,7 @@ export class ChunkWriters {
 
   /** Once every chunk is written: the last files are finished and every thread closes what it has open. */
   async finish(): Promise<void> {
+    await Promise.all(this.flushing)
     const replies = await Promise.all(this.workers.map((_, worker) => this.send(worker, (id, finish) => ({type: 'finish', id, finish}))))
     for (const reply of replies) {
       if (!reply.ok && !reply.corrupt) throw Object.assign(new Error(reply.message), {code: reply.code})
