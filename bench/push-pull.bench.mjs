@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /* global process, console */
 // Push and pull throughput against the raw AWS SDK on the same s3rver, and the bytes a
-// re-push sends after a 1% change. Usage: node bench/push-pull.mjs [--scale 10]
+// re-push sends after a 1% change. Usage: node bench/run.mjs push-pull -- [--scale 10] [--runs 3]
 // Needs the built CLI (dist/), postgres 15 and s3rver (a devDependency).
 import {spawn, execFileSync} from 'node:child_process'
 import {createWriteStream} from 'node:fs'
@@ -11,6 +11,8 @@ import path from 'node:path'
 import {pipeline} from 'node:stream/promises'
 import {fileURLToPath} from 'node:url'
 
+import {median, option} from './lib.mjs'
+
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
 const {CreateBucketCommand, GetObjectCommand, ListObjectsCommand, S3Client} = await import('@aws-sdk/client-s3')
 const {Upload} = await import('@aws-sdk/lib-storage')
@@ -18,7 +20,8 @@ const {Upload} = await import('@aws-sdk/lib-storage')
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const BIN = path.join(ROOT, 'bin', 'run.js')
 const PGBENCH = '/usr/lib/postgresql/15/bin/pgbench'
-const scale = Number(process.argv[process.argv.indexOf('--scale') + 1]) || 10
+const scale = Number(option('--scale', 10))
+const runs = Number(option('--runs', 3))
 const credentials = {AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1'}
 
 const work = await mkdtemp(path.join(os.tmpdir(), 'zenith-bench-push-'))
@@ -36,11 +39,13 @@ const zenith = (home, args, extra = {}) => JSON.parse(execFileSync('node', [BIN,
   env: {...process.env, ...credentials, ZENITH_HOME: home, ZENITH_FIRST_PORT: '6280', ZENITH_S3_ENDPOINT: endpoint, ...extra}, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 26,
 }))
 const timed = (fn) => {
+  execFileSync('sync')
   const start = process.hrtime.bigint()
   const result = fn()
   return {result, seconds: Number(process.hrtime.bigint() - start) / 1e9}
 }
 const timedAsync = async (fn) => {
+  execFileSync('sync')
   const start = process.hrtime.bigint()
   const result = await fn()
   return {result, seconds: Number(process.hrtime.bigint() - start) / 1e9}
@@ -51,49 +56,66 @@ try {
   const url = execFileSync('node', [BIN, 'pg', 'url', 'bench'], {env: {...process.env, ZENITH_HOME: homeA}, encoding: 'utf8'}).trim()
   execFileSync(PGBENCH, ['-i', '-q', '-s', String(scale), url], {stdio: 'ignore'})
   zenith(homeA, ['snapshot', 'create', 'bench@one'])
+  // Stopped: its checkpoints and WAL writes would land in the middle of the timed runs.
+  zenith(homeA, ['pg', 'stop', 'bench'])
   const snapshotsDir = path.join(homeA, 'storages', 'local', 'snapshots')
   const folder = path.join(snapshotsDir, (await readdir(snapshotsDir)).find((name) => name.startsWith('bench@one')))
 
-  // Baseline: the same data directory as one tar stream through lib-storage Upload, then GetObject to a file.
-  const rawUp = await timedAsync(async () => {
-    const tar = spawn('tar', ['-cf', '-', '-C', folder, '.'], {stdio: ['ignore', 'pipe', 'inherit']})
-    await new Upload({client, params: {Bucket: 'bench', Key: 'raw/snapshot.tar', Body: tar.stdout}, queueSize: 4, partSize: 8 * 1024 * 1024}).done()
-  })
-  const rawDown = await timedAsync(async () => {
-    const object = await client.send(new GetObjectCommand({Bucket: 'bench', Key: 'raw/snapshot.tar'}))
-    await pipeline(object.Body, createWriteStream(path.join(work, 'raw.tar')))
-  })
-  const push = timed(() => zenith(homeA, ['snapshot', 'push', 'bench@one', '--to', 's3://bench/zenith']))
-  const pull = timed(() => zenith(homeB, ['snapshot', 'pull', '--from', 's3://bench/zenith', 'bench@one']))
-  // A second baseline: the raw SDK fetching the very objects a pull reads (the packs, whole,
-  // 16 at a time, bodies read into memory, nothing checked or written). On s3rver the cost per
-  // request, not the bytes, dominates: this is the floor for any pull of stored objects.
-  const chunkKeys = (await listKeys('zenith/packs/')).filter((key) => !key.endsWith('.idx'))
-  const rawChunks = await timedAsync(async () => {
-    let next = 0
-    await Promise.all(Array.from({length: 16}, async () => {
-      while (next < chunkKeys.length) {
-        const object = await client.send(new GetObjectCommand({Bucket: 'bench', Key: chunkKeys[next++]}))
-        await object.Body.transformToByteArray()
-      }
-    }))
-  })
-  const logical = push.result.logicalBytes
+  // Rounds alternate the raw SDK and zenith on the same server, each step after a sync (so that
+  // no step pays for the previous one's writeback), and every step moves everything again: the
+  // push goes to a new prefix, the pull into a new home. Medians are reported.
+  const rounds = []
+  for (let round = 0; round < runs; round++) {
+    const prefix = `zenith-${round}`
+    // Baseline: the same data directory as one tar stream through lib-storage Upload, then GetObject to a file.
+    const rawUp = await timedAsync(async () => {
+      const tar = spawn('tar', ['-cf', '-', '-C', folder, '.'], {stdio: ['ignore', 'pipe', 'inherit']})
+      await new Upload({client, params: {Bucket: 'bench', Key: `raw/${round}.tar`, Body: tar.stdout}, queueSize: 4, partSize: 8 * 1024 * 1024}).done()
+    })
+    const push = timed(() => zenith(homeA, ['snapshot', 'push', 'bench@one', '--to', `s3://bench/${prefix}`]))
+    const rawDown = await timedAsync(async () => {
+      const object = await client.send(new GetObjectCommand({Bucket: 'bench', Key: `raw/${round}.tar`}))
+      await pipeline(object.Body, createWriteStream(path.join(work, 'raw.tar')))
+    })
+    await rm(path.join(work, 'raw.tar'))
+    await rm(homeB, {recursive: true, force: true})
+    const pull = timed(() => zenith(homeB, ['snapshot', 'pull', '--from', `s3://bench/${prefix}`, 'bench@one']))
+    // A floor for any pull of stored objects: the raw SDK fetching the very pack objects a pull
+    // reads (whole, 16 at a time, bodies to memory, nothing checked or written).
+    const packKeys = (await listKeys(`${prefix}/packs/`)).filter((key) => !key.endsWith('.idx'))
+    const rawPacks = await timedAsync(async () => {
+      let next = 0
+      await Promise.all(Array.from({length: 16}, async () => {
+        while (next < packKeys.length) {
+          const object = await client.send(new GetObjectCommand({Bucket: 'bench', Key: packKeys[next++]}))
+          await object.Body.transformToByteArray()
+        }
+      }))
+    })
+    rounds.push({rawUp: rawUp.seconds, push: push.seconds, rawDown: rawDown.seconds, pull: pull.seconds, rawPacks: rawPacks.seconds, packs: packKeys.length, stored: push.result.sentBytes, logical: push.result.logicalBytes})
+    console.log(`round ${round + 1}: push ${push.seconds.toFixed(2)} s vs raw Upload ${rawUp.seconds.toFixed(2)} s (${(rawUp.seconds / push.seconds).toFixed(2)}x); ` +
+      `pull ${pull.seconds.toFixed(2)} s vs raw GetObject ${rawDown.seconds.toFixed(2)} s (${(rawDown.seconds / pull.seconds).toFixed(2)}x)`)
+  }
+
+  const logical = rounds[0].logical
   const mbps = (bytes, seconds) => (bytes / seconds / 1024 / 1024).toFixed(1)
+  const mid = (key) => median(rounds.map((item) => item[key]))
+  const ratios = (a, b) => rounds.map((item) => (item[a] / item[b]).toFixed(2)).join(', ')
 
   // A 1% change: a contiguous 1% of the accounts updated (an app's recent rows), then checkpoint.
+  zenith(homeA, ['pg', 'start', 'bench'])
   const rows = scale * 100_000
   execFileSync('psql', [url, '-qc', `update pgbench_accounts set abalance = abalance + 1 where aid <= ${rows / 100}`, '-c', 'checkpoint'], {stdio: 'ignore'})
   zenith(homeA, ['snapshot', 'create', 'bench@two'])
-  const repush = zenith(homeA, ['snapshot', 'push', 'bench@two', '--to', 's3://bench/zenith'])
+  const repush = zenith(homeA, ['snapshot', 'push', 'bench@two', '--to', 's3://bench/zenith-0'])
 
   const lines = [
-    `pgbench scale ${scale}: snapshot of ${mbps(logical, 1)} MiB logical, stored as ${mbps(push.result.sentBytes, 1)} MiB of compressed chunks`,
-    `push: ${push.seconds.toFixed(2)} s (${mbps(logical, push.seconds)} MiB/s logical) vs raw Upload ${rawUp.seconds.toFixed(2)} s (${mbps(logical, rawUp.seconds)} MiB/s): ratio ${(rawUp.seconds / push.seconds).toFixed(2)}x (target >= 0.8x)`,
-    `pull: ${pull.seconds.toFixed(2)} s (${mbps(logical, pull.seconds)} MiB/s logical, verified) vs raw GetObject ${rawDown.seconds.toFixed(2)} s (${mbps(logical, rawDown.seconds)} MiB/s): ratio ${(rawDown.seconds / pull.seconds).toFixed(2)}x (target >= 0.8x)`,
-    `raw GetObject of the ${chunkKeys.length} pack objects a pull reads (x16, to memory): ${rawChunks.seconds.toFixed(2)} s; pull vs it: ${(rawChunks.seconds / pull.seconds).toFixed(2)}x`,
+    `pgbench scale ${scale}: snapshot of ${mbps(logical, 1)} MiB logical, stored as ${mbps(rounds[0].stored, 1)} MiB of compressed chunks; medians of ${runs} rounds`,
+    `push: ${mid('push').toFixed(2)} s (${mbps(logical, mid('push'))} MiB/s logical) vs raw Upload ${mid('rawUp').toFixed(2)} s (${mbps(logical, mid('rawUp'))} MiB/s): ratio ${(mid('rawUp') / mid('push')).toFixed(2)}x, per round ${ratios('rawUp', 'push')} (target >= 0.8x)`,
+    `pull: ${mid('pull').toFixed(2)} s (${mbps(logical, mid('pull'))} MiB/s logical, verified, synced) vs raw GetObject ${mid('rawDown').toFixed(2)} s (${mbps(logical, mid('rawDown'))} MiB/s): ratio ${(mid('rawDown') / mid('pull')).toFixed(2)}x, per round ${ratios('rawDown', 'pull')} (target >= 0.8x)`,
+    `raw GetObject of the ${rounds[0].packs} pack objects a pull reads (x16, to memory): ${mid('rawPacks').toFixed(2)} s`,
     `re-push after a 1% change: sent ${repush.sentBytes} B = ${(100 * repush.sentBytes / repush.logicalBytes).toFixed(2)}% of ${repush.logicalBytes} B (target <= 5%); changed chunks ${(100 * repush.changedBytes / repush.logicalBytes).toFixed(2)}% uncompressed; ${repush.chunksSent} chunks sent, ${repush.chunksSkipped} skipped`,
-    `objects at the remote: ${(await listKeys('zenith/')).length} (packs, pack indexes, manifests, index)`,
+    `objects at the remote: ${(await listKeys('zenith-0/')).length} (packs, pack indexes, manifests, index)`,
   ]
   console.log(lines.join('\n'))
 } finally {
