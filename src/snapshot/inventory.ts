@@ -1,20 +1,30 @@
 import type {Zenith} from '../context.js'
 import {storageRecord} from '../context.js'
+import {ZenithError} from '../errors.js'
 import {type PgInfo, showPg} from '../pg/lifecycle.js'
 import type {StorageRecord} from '../state/schema.js'
 import {type SnapshotInfo, listSnapshots} from './snapshots.js'
 
 const isRemote = (record: StorageRecord) => record.type === 's3' || record.type === 'dir'
 
-/** Snapshots kept in one storage: local ones from the store, remote ones from the storage's index. */
+/**
+ * Snapshots kept in one storage: local ones from the store, remote ones from the storage's index.
+ * A remote can also be named by URL (s3://, file://), as for push and pull.
+ */
 export async function listSnapshotsInStorage(zenith: Zenith, storage: string, options: {pg?: string} = {}): Promise<SnapshotInfo[]> {
-  const record = storageRecord(await zenith.store.read(), storage)
-  if (!isRemote(record)) {
+  const isUrl = /^[a-z][a-z0-9+.-]*:\/\//i.test(storage)
+  const record = isUrl ? undefined : storageRecord(await zenith.store.read(), storage)
+  if (record && !isRemote(record)) {
     return (await listSnapshots(zenith, options)).filter((snapshot) => snapshot.storage === storage)
   }
 
-  const {listRemoteSnapshots} = await import('../remote/layout.js')
-  return (await listRemoteSnapshots(record))
+  const [{listSnapshotsIn}, {resolveRemote}] = await Promise.all([import('../remote/layout.js'), import('../remote/open.js')])
+  const target = await resolveRemote(zenith, storage)
+  if (target.kind !== 'store') {
+    throw new ZenithError('INVALID_ARGUMENT', `${storage} is a receiver for \`zenith snapshot push\`: it holds no snapshots to list.`, 'List an s3/dir storage or an s3:// or file:// URL.')
+  }
+
+  return (await listSnapshotsIn(target.store))
     .filter((snapshot) => !options.pg || snapshot.name.startsWith(`${options.pg}@`))
     .map((snapshot) => ({
       name: snapshot.name, pg: snapshot.name.includes('@') ? snapshot.name.split('@')[0] : undefined, storage, sizeBytes: snapshot.logicalBytes,

@@ -1,6 +1,7 @@
 import type {ArchiveManifest} from '../archive/manifest.js'
 import type {PackEntry, RemoteManifest} from '../remote/chunker.js'
 import {manifestKey, readManifest, summary, updateIndex} from '../remote/layout.js'
+import {type RemoteLock, lockForPush} from '../remote/locks.js'
 import type {ObjectStore} from '../remote/object-store.js'
 import {type ChunkLocation, PackWriter, readPackIndexes} from '../remote/packs.js'
 import type {SnapshotSink} from './sink.js'
@@ -12,12 +13,15 @@ import type {SnapshotSink} from './sink.js'
 export class ObjectStoreSink implements SnapshotSink {
   private packed = new Map<string, ChunkLocation>()
   private readonly writer: PackWriter
+  private lock?: RemoteLock
 
   constructor(private readonly store: ObjectStore, readonly label: string) {
     this.writer = new PackWriter(store)
   }
 
   async begin(snapshot: string): Promise<{existing: Set<string>; manifest?: ArchiveManifest}> {
+    // Held until the manifest is written: no destroy deletes the packs this push reuses meanwhile.
+    this.lock = await lockForPush(this.store)
     // The pack indexes (one listing, one small read per pack) instead of a HEAD per chunk: also
     // finds the packs an interrupted push completed. chunks/ holds what zenith stored before packs.
     this.packed = await readPackIndexes(this.store)
@@ -58,6 +62,7 @@ export class ObjectStoreSink implements SnapshotSink {
   }
 
   async close(): Promise<void> {
-    // Nothing held open: the SDK's sockets close with the process.
+    // The SDK's sockets close with the process; the lock is what this push holds.
+    await this.lock?.release()
   }
 }

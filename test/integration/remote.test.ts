@@ -300,6 +300,86 @@ describe('remote storages', () => {
       const target = await pullAndCheck(6290, `s3://${BUCKET}/${prefix}?endpoint=${encodeURIComponent(s3.endpoint)}`, 'dev@fixture')
       await target.destroy()
     })
+
+    test('destroy in a remote storage deletes the packs only that snapshot used; the others still pull', async () => {
+      const prefix = 'gc'
+      expect((await attachS3(source, 'gctank', prefix)).exitCode).toBe(0)
+      await source.ok(['snapshot', 'push', 'dev@fixture', '--to', 'gctank'], {env})
+      const fixturePacks = new Set((await packedChunks(prefix)).values())
+      await source.ok(['snapshot', 'push', 'dev@changed', '--to', 'gctank'], {env})
+      const allPacks = new Set((await packedChunks(prefix)).values())
+      const changedOnly = [...allPacks].filter((pack) => !fixturePacks.has(pack))
+      expect(changedOnly.length).toBeGreaterThan(0)
+      const usedBefore = (await source.ok(['storage', 'show', 'gctank', '--json'], {env})).json.usedBytes
+
+      // Unknown name: an error, nothing deleted.
+      const keysBefore = await listKeys(`${prefix}/`)
+      const unknown = await source.run(['snapshot', 'destroy', 'dev@nope', '--storage', 'gctank', '--json'], {env})
+      expect(unknown.exitCode).toBe(3)
+      expect(unknown.json.error.code).toBe('SNAPSHOT_NOT_FOUND')
+      expect(await listKeys(`${prefix}/`)).toEqual(keysBefore)
+
+      // dev@changed shares most chunks with dev@fixture: only the packs of its changed chunks go.
+      const destroyed = await source.ok(['snapshot', 'destroy', 'dev@changed', '--storage', 'gctank', '--json'], {env})
+      expect(destroyed.json).toMatchObject({name: 'dev@changed', collected: true, packsDeleted: changedOnly.length})
+      const left = new Set((await packedChunks(prefix)).values())
+      expect([...left].sort()).toEqual([...fixturePacks].sort())
+      expect(await listKeys(`${prefix}/packs/`)).toHaveLength(2 * fixturePacks.size)
+      expect(await listKeys(`${prefix}/locks/`)).toEqual([])
+      const shown = (await source.ok(['storage', 'show', 'gctank', '--json'], {env})).json
+      expect(shown.snapshots).toEqual(['dev@fixture'])
+      expect(shown.usedBytes).toBeLessThan(usedBefore)
+      const url = `s3://${BUCKET}/${prefix}?endpoint=${encodeURIComponent(s3.endpoint)}`
+      expect((await source.ok(['snapshot', 'list', '--storage', url, '--json'], {env})).json.map((item: {name: string}) => item.name)).toEqual(['dev@fixture'])
+
+      const target = await pullAndCheck(6400, url, 'dev@fixture')
+      await target.destroy()
+
+      // The last snapshot, named by URL: every pack goes.
+      const last = await source.ok(['snapshot', 'destroy', 'dev@fixture', '--storage', url, '--json'], {env})
+      expect(last.json).toMatchObject({collected: true, packsDeleted: fixturePacks.size})
+      expect(await listKeys(`${prefix}/packs/`)).toEqual([])
+      expect(await listKeys(`${prefix}/manifests/`)).toEqual([])
+      expect((await source.ok(['storage', 'show', 'gctank', '--json'], {env})).json.snapshots).toEqual([])
+    })
+
+    test('a running push keeps a destroy from collecting, and a push waits for a collection to end', async () => {
+      const prefix = 'locked'
+      const url = `s3://${BUCKET}/${prefix}?endpoint=${encodeURIComponent(s3.endpoint)}`
+      await source.ok(['snapshot', 'push', 'dev@fixture', '--to', url], {env})
+      await source.ok(['snapshot', 'push', 'dev@changed', '--to', url], {env})
+      const packs = await listKeys(`${prefix}/packs/`)
+      const lock = (kind: string, refreshedAt: Date) => JSON.stringify({kind, host: 'elsewhere', pid: 1, startedAt: refreshedAt.toISOString(), refreshedAt: refreshedAt.toISOString()})
+
+      // Another machine's push is running: the manifest goes, its packs stay for a later destroy.
+      await s3.client().send(new PutObjectCommand({Bucket: BUCKET, Key: `${prefix}/locks/push-other.json`, Body: lock('push', new Date())}))
+      const kept = await source.ok(['snapshot', 'destroy', 'dev@changed', '--storage', url, '--json'], {env})
+      expect(kept.json).toMatchObject({collected: false, packsDeleted: 0})
+      expect(kept.json.notCollected).toContain('a push is running (elsewhere, pid 1')
+      expect(await listKeys(`${prefix}/packs/`)).toEqual(packs)
+      expect(await listKeys(`${prefix}/manifests/`)).toEqual([`${prefix}/manifests/dev@fixture.json`])
+
+      // A push lock not refreshed for 30 minutes is a killed push's: ignored. The next destroy collects.
+      await s3.client().send(new PutObjectCommand({Bucket: BUCKET, Key: `${prefix}/locks/push-other.json`, Body: lock('push', new Date(Date.now() - 31 * 60_000))}))
+      await source.ok(['snapshot', 'create', 'dev@third'])
+      await source.ok(['snapshot', 'push', 'dev@third', '--to', url], {env})
+      const collected = await source.ok(['snapshot', 'destroy', 'dev@third', '--storage', url, '--json'], {env})
+      expect(collected.json.collected).toBe(true)
+      expect(collected.json.packsDeleted).toBeGreaterThan(0)
+
+      // A collection is running elsewhere: a push waits for it, then completes.
+      await s3.client().send(new PutObjectCommand({Bucket: BUCKET, Key: `${prefix}/locks/gc-other.json`, Body: lock('gc', new Date())}))
+      const push = execa('node', [BIN, 'snapshot', 'push', 'dev@changed', '--to', url, '--json'], {env: source.env(env), reject: false})
+      await new Promise((resolve) => setTimeout(resolve, 2500))
+      expect(push.exitCode).toBeNull()
+      expect(await listKeys(`${prefix}/manifests/`)).toEqual([`${prefix}/manifests/dev@fixture.json`])
+      await s3.client().send(new DeleteObjectCommand({Bucket: BUCKET, Key: `${prefix}/locks/gc-other.json`}))
+      const pushed = await push
+      expect(pushed.exitCode).toBe(0)
+      expect(await listKeys(`${prefix}/manifests/`)).toEqual([`${prefix}/manifests/dev@changed.json`, `${prefix}/manifests/dev@fixture.json`])
+      expect(await listKeys(`${prefix}/locks/`)).toEqual([`${prefix}/locks/push-other.json`])
+      await source.ok(['snapshot', 'destroy', 'dev@third'])
+    })
   })
 
   describe('dir', () => {
@@ -309,7 +389,9 @@ describe('remote storages', () => {
         await source.ok(['storage', 'attach', '-t', 'dir', '-n', 'share', '-c', `path=${folder}/zenith`])
         const push = await source.ok(['snapshot', 'push', 'dev@fixture', '--to', 'share', '--json'])
         expect(push.json.chunksSent).toBeGreaterThan(0)
-        expect((await readdir(path.join(folder, 'zenith'))).sort()).toEqual(['index.json', 'manifests', 'packs'])
+        // locks/ is left empty by the push's lock.
+        expect((await readdir(path.join(folder, 'zenith'))).sort()).toEqual(['index.json', 'locks', 'manifests', 'packs'])
+        expect(await readdir(path.join(folder, 'zenith', 'locks'))).toEqual([])
         const leftovers = (await readdir(path.join(folder, 'zenith', 'packs'))).filter((name) => !/^[0-9a-f]{64}(\.idx)?$/.test(name))
         expect(leftovers).toEqual([])
         const target = await pullAndCheck(6230, `file://${folder}/zenith`, 'dev@fixture')
@@ -336,6 +418,11 @@ describe('remote storages', () => {
         const expected = manifest.files.find((file: {path: string}) => file.path === 'PG_VERSION').mtime
         expect(Math.floor((await stat(pulled)).mtimeMs / 1000)).toBe(expected)
         await fromOld.destroy()
+        // Destroying it there deletes its chunk objects.
+        const chunkObjects = (await readdir(path.join(folder, 'old', 'chunks'))).length
+        const destroyed = await source.ok(['snapshot', 'destroy', 'dev@fixture', '--storage', `file://${folder}/old`, '--json'])
+        expect(destroyed.json).toMatchObject({collected: true, packsDeleted: 0, chunksDeleted: chunkObjects})
+        expect(await readdir(path.join(folder, 'old', 'chunks'))).toEqual([])
 
         // A damaged pack removed with its index: pushing the same snapshot again (no --force)
         // stores its chunks anew and rewrites the manifest; the pull works again.

@@ -1,0 +1,143 @@
+import type {Zenith} from '../context.js'
+import {ZenithError, isZenithError} from '../errors.js'
+import {chunkKey, manifestKey, readIndex, readManifest, updateIndex} from './layout.js'
+import {LOCKS_PREFIX, RemoteLock} from './locks.js'
+import type {ObjectStore} from './object-store.js'
+import {resolveRemote} from './open.js'
+
+export interface RemoteDestroyResult {
+  name: string
+  storage: string
+  /** Unused packs (and chunk objects of the older layout) were looked for and deleted. */
+  collected: boolean
+  /** Why nothing was collected, when it was not. */
+  notCollected?: string
+  packsDeleted: number
+  chunksDeleted: number
+  freedBytes: number
+  /** What the storage holds afterwards (every object but locks). */
+  storedBytes: number
+}
+
+/** Objects deleted at once. */
+const DELETE_CONCURRENCY = 16
+
+/**
+ * Removes a snapshot from a remote storage (`snapshot destroy NAME --storage S`): its manifest,
+ * then its entry in the index, then every pack no remaining manifest uses. Packs are shared
+ * between snapshots, so only what no other snapshot names goes; a pack some other snapshot uses
+ * even one chunk of stays whole. Collection is skipped (and said so) while a push to the same
+ * storage runs, see locks.ts; the next destroy collects what this one left.
+ */
+export async function destroyRemoteSnapshot(zenith: Zenith, options: {storage: string; snapshot: string}): Promise<RemoteDestroyResult> {
+  const target = await resolveRemote(zenith, options.storage)
+  if (target.kind !== 'store') {
+    throw new ZenithError('INVALID_ARGUMENT', `${options.storage} is a receiver for \`zenith snapshot push\`, not a storage to destroy snapshots in.`,
+      'Destroy snapshots in an s3/dir storage or at an s3:// or file:// URL.')
+  }
+
+  const {store, label} = target
+  const name = options.snapshot
+  const listed = (await readIndex(store))?.snapshots[name] !== undefined
+  if (!listed && !(await store.head(manifestKey(name)))) {
+    throw new ZenithError('SNAPSHOT_NOT_FOUND', `${label} has no snapshot named "${name}".`, `See \`zenith snapshot list --storage ${options.storage}\` for what it holds.`)
+  }
+
+  // The manifest first: once it is gone the snapshot cannot be pulled, and a destroy killed
+  // after it is finished by running it again (the index still lists the name).
+  await store.delete(manifestKey(name))
+  const collected = await collectUnused(store)
+  const storedBytes = await storedSize(store)
+  await updateIndex(store, (index) => {
+    delete index.snapshots[name]
+    index.storedBytes = storedBytes
+  }, (index) => index.snapshots[name] === undefined)
+  return {name, storage: label, ...collected, storedBytes}
+}
+
+/**
+ * Deletes the packs (each index first, then the pack) and `chunks/` objects that no manifest
+ * uses, unless a push is running (it may be about to name packs no manifest names yet).
+ */
+export async function collectUnused(store: ObjectStore): Promise<Omit<RemoteDestroyResult, 'name' | 'storage' | 'storedBytes'>> {
+  const nothing = {packsDeleted: 0, chunksDeleted: 0, freedBytes: 0}
+  const lock = await RemoteLock.write(store, 'gc')
+  try {
+    const pushes = await lock.others('push')
+    if (pushes.length > 0) {
+      const [push] = pushes
+      return {...nothing, collected: false, notCollected: `a push is running (${push.host}, pid ${push.pid}, since ${push.startedAt}): unused packs are collected by the next destroy`}
+    }
+
+    const usedPacks = new Set<string>()
+    const usedChunks = new Set<string>()
+    for await (const item of store.list('manifests/')) {
+      const name = /^manifests\/(.+)\.json$/.exec(item.key)?.[1]
+      if (!name) continue
+      let manifest
+      try {
+        manifest = await readManifest(store, name)
+      } catch (error) {
+        if (!isZenithError(error, 'ARCHIVE_INVALID')) throw error
+        return {...nothing, collected: false, notCollected: `the manifest of "${name}" is unreadable, so what it uses is unknown: nothing was collected`}
+      }
+
+      if (!manifest) continue
+      const packed = new Set<string>()
+      for (const [pack, entries] of Object.entries(manifest.packs ?? {})) {
+        usedPacks.add(pack)
+        for (const [hash] of entries) packed.add(hash)
+      }
+
+      for (const file of manifest.files) {
+        for (const hash of file.chunks) {
+          if (!packed.has(hash)) usedChunks.add(hash)
+        }
+      }
+    }
+
+    const unused: Array<{keys: string[]; bytes: number; pack: boolean}> = []
+    const packs = new Map<string, {keys: string[]; bytes: number}>()
+    for await (const item of store.list('packs/')) {
+      const match = /^packs\/([0-9a-f]{64})(\.idx)?$/.exec(item.key)
+      if (!match || usedPacks.has(match[1])) continue
+      const pack = packs.get(match[1]) ?? {keys: [], bytes: 0}
+      // The index before the pack: a push never trusts a pack without its index.
+      if (match[2]) pack.keys.unshift(item.key)
+      else pack.keys.push(item.key)
+      pack.bytes += item.size
+      packs.set(match[1], pack)
+    }
+
+    for (const pack of packs.values()) unused.push({...pack, pack: true})
+    for await (const item of store.list('chunks/')) {
+      const hash = item.key.slice('chunks/'.length)
+      if (/^[0-9a-f]{64}$/.test(hash) && !usedChunks.has(hash)) unused.push({keys: [chunkKey(hash)], bytes: item.size, pack: false})
+    }
+
+    let next = 0
+    await Promise.all(Array.from({length: Math.min(DELETE_CONCURRENCY, unused.length)}, async () => {
+      while (next < unused.length) {
+        for (const key of unused[next++].keys) await store.delete(key)
+      }
+    }))
+    return {
+      collected: true,
+      packsDeleted: unused.filter((item) => item.pack).length,
+      chunksDeleted: unused.filter((item) => !item.pack).length,
+      freedBytes: unused.reduce((sum, item) => sum + item.bytes, 0),
+    }
+  } finally {
+    await lock.release()
+  }
+}
+
+/** Bytes of everything the storage holds but locks. */
+async function storedSize(store: ObjectStore): Promise<number> {
+  let bytes = 0
+  for await (const item of store.list('')) {
+    if (!item.key.startsWith(LOCKS_PREFIX)) bytes += item.size
+  }
+
+  return bytes
+}
