@@ -4,6 +4,7 @@ import {chunkKey, manifestKey, readIndex, readManifest, updateIndex} from './lay
 import {LOCKS_PREFIX, RemoteLock} from './locks.js'
 import type {ObjectStore} from './object-store.js'
 import {resolveRemote} from './open.js'
+import {readPacksIndex, writePacksIndex} from './packs.js'
 
 export interface RemoteDestroyResult {
   name: string
@@ -113,6 +114,12 @@ export async function collectUnused(store: ObjectStore): Promise<Omit<RemoteDest
     for await (const item of store.list('chunks/')) {
       const hash = item.key.slice('chunks/'.length)
       if (/^[0-9a-f]{64}$/.test(hash) && !usedChunks.has(hash)) unused.push({keys: [chunkKey(hash)], bytes: item.size, pack: false})
+    }
+
+    // pack-index.json first: it must not name packs that are gone (readers would skip them anyway).
+    const combined = packs.size > 0 ? await readPacksIndex(store) : undefined
+    if (combined) {
+      await writePacksIndex(store, new Map(Object.entries(combined.packs).filter(([id]) => !packs.has(id))))
     }
 
     let next = 0

@@ -39,32 +39,89 @@ interface PackIndex {
 }
 
 /**
+ * `pack-index.json`: the indexes of all packs in one object, rewritten by each push (and by a
+ * destroy that deleted packs), so that a push learns what the remote holds from one listing and
+ * one read instead of one read per pack. It is only a shortcut: a pack counts when it is listed
+ * with its own `.idx`, packs it lacks (written by a concurrent push) are read from their `.idx`,
+ * and packs it names that are gone are ignored.
+ */
+export const PACKS_INDEX_KEY = 'pack-index.json'
+export const PACKS_INDEX_FORMAT = 'zenith-pack-indexes'
+
+interface PacksIndex {
+  format: typeof PACKS_INDEX_FORMAT
+  packs: Record<string, PackEntry[]>
+}
+
+/** The complete packs of a remote: where each chunk is, and each pack's entries. */
+export interface PackCatalog {
+  locations: Map<string, ChunkLocation>
+  packs: Map<string, PackEntry[]>
+  /** Packs whose own `.idx` had to be read (not in pack-index.json). */
+  indexesRead: number
+}
+
+/**
  * Where every chunk of every complete pack is: a pack counts only when both it and its index
  * are listed (the index is written after the pack; a pack that was deleted is not trusted).
  */
-export async function readPackIndexes(store: ObjectStore, concurrency = 16): Promise<Map<string, ChunkLocation>> {
+export async function readPackIndexes(store: ObjectStore, concurrency = 16): Promise<PackCatalog> {
   const packs = new Set<string>()
   const indexes: string[] = []
-  for await (const item of store.list('packs/')) {
-    const match = /^packs\/([0-9a-f]{64})(\.idx)?$/.exec(item.key)
-    if (!match) continue
-    if (match[2]) indexes.push(match[1])
-    else packs.add(match[1])
+  const [combined] = await Promise.all([readPacksIndex(store), (async () => {
+    for await (const item of store.list('packs/')) {
+      const match = /^packs\/([0-9a-f]{64})(\.idx)?$/.exec(item.key)
+      if (!match) continue
+      if (match[2]) indexes.push(match[1])
+      else packs.add(match[1])
+    }
+  })()])
+
+  const catalog: PackCatalog = {locations: new Map(), packs: new Map(), indexesRead: 0}
+  const add = (id: string, entries: PackEntry[]) => {
+    catalog.packs.set(id, entries)
+    for (const [hash, offset, length] of entries) catalog.locations.set(hash, {pack: id, offset, length})
   }
 
-  const locations = new Map<string, ChunkLocation>()
   const complete = indexes.filter((id) => packs.has(id))
+  const unknown = complete.filter((id) => {
+    const entries = combined?.packs[id]
+    if (entries) add(id, entries)
+    return !entries
+  })
   let next = 0
-  await Promise.all(Array.from({length: Math.min(concurrency, complete.length)}, async () => {
-    while (next < complete.length) {
-      const id = complete[next++]
-      const body = await store.get(packIndexKey(id))
-      const index = parsePackIndex(body, id)
+  await Promise.all(Array.from({length: Math.min(concurrency, unknown.length)}, async () => {
+    while (next < unknown.length) {
+      const id = unknown[next++]
+      const index = parsePackIndex(await store.get(packIndexKey(id)), id)
+      catalog.indexesRead++
       // An unreadable index only means its chunks are sent again.
-      for (const [hash, offset, length] of index?.chunks ?? []) locations.set(hash, {pack: id, offset, length})
+      if (index) add(id, index.chunks)
     }
   }))
-  return locations
+  return catalog
+}
+
+/** Rewrites pack-index.json with these packs. */
+export async function writePacksIndex(store: ObjectStore, packs: Map<string, PackEntry[]>): Promise<void> {
+  const body: PacksIndex = {format: PACKS_INDEX_FORMAT, packs: Object.fromEntries(packs)}
+  await store.put(PACKS_INDEX_KEY, Buffer.from(JSON.stringify(body)))
+}
+
+/** pack-index.json, or undefined when it is missing or unreadable (then every .idx is read). */
+export async function readPacksIndex(store: ObjectStore): Promise<PacksIndex | undefined> {
+  const body = await store.get(PACKS_INDEX_KEY)
+  if (!body) return undefined
+  try {
+    const index = JSON.parse(body.toString('utf8')) as PacksIndex
+    if (index.format !== PACKS_INDEX_FORMAT || !index.packs || typeof index.packs !== 'object') return undefined
+    const valid = Object.entries(index.packs).every(([id, entries]) => /^[0-9a-f]{64}$/.test(id) && Array.isArray(entries) &&
+      entries.every((entry) => Array.isArray(entry) && entry.length === 3 && /^[0-9a-f]{64}$/.test(String(entry[0])) &&
+        Number.isSafeInteger(entry[1]) && entry[1] >= 0 && Number.isSafeInteger(entry[2]) && entry[2] > 0))
+    return valid ? index : undefined
+  } catch {
+    return undefined
+  }
 }
 
 function parsePackIndex(body: Buffer | undefined, id: string): PackIndex | undefined {
@@ -86,6 +143,8 @@ function parsePackIndex(body: Buffer | undefined, id: string): PackIndex | undef
 export class PackWriter {
   /** Chunks stored by this writer: their location in the packs it uploaded. */
   readonly written = new Map<string, ChunkLocation>()
+  /** The packs it uploaded (each with its index), with their entries. */
+  readonly packs = new Map<string, PackEntry[]>()
   /** Bytes of pack indexes uploaded (the packs' bytes are what the caller added). */
   indexBytes = 0
   private parts: Buffer[] = []
@@ -127,6 +186,7 @@ export class PackWriter {
       await this.store.put(packIndexKey(id), indexBody)
       this.indexBytes += indexBody.length
       for (const [hash, offset, length] of entries) this.written.set(hash, {pack: id, offset, length})
+      this.packs.set(id, entries)
     })().catch((error: unknown) => {
       this.failure ??= {error}
     }).finally(() => {

@@ -3,7 +3,7 @@ import type {PackEntry, RemoteManifest} from '../remote/chunker.js'
 import {manifestKey, readManifest, summary, updateIndex} from '../remote/layout.js'
 import {type RemoteLock, lockForPush} from '../remote/locks.js'
 import type {ObjectStore} from '../remote/object-store.js'
-import {type ChunkLocation, PackWriter, readPackIndexes} from '../remote/packs.js'
+import {type PackCatalog, PackWriter, readPackIndexes, writePacksIndex} from '../remote/packs.js'
 import type {SnapshotSink} from './sink.js'
 
 /**
@@ -11,7 +11,7 @@ import type {SnapshotSink} from './sink.js'
  * one per chunk); the manifest records where each of its chunks is.
  */
 export class ObjectStoreSink implements SnapshotSink {
-  private packed = new Map<string, ChunkLocation>()
+  private catalog: PackCatalog = {locations: new Map(), packs: new Map(), indexesRead: 0}
   private readonly writer: PackWriter
   private lock?: RemoteLock
 
@@ -24,8 +24,8 @@ export class ObjectStoreSink implements SnapshotSink {
     this.lock = await lockForPush(this.store)
     // The pack indexes (one listing, one small read per pack) instead of a HEAD per chunk: also
     // finds the packs an interrupted push completed. chunks/ holds what zenith stored before packs.
-    this.packed = await readPackIndexes(this.store)
-    const existing = new Set(this.packed.keys())
+    this.catalog = await readPackIndexes(this.store)
+    const existing = new Set(this.catalog.locations.keys())
     for await (const item of this.store.list('chunks/')) {
       const hash = item.key.slice('chunks/'.length)
       if (/^[0-9a-f]{64}$/.test(hash)) existing.add(hash)
@@ -47,7 +47,7 @@ export class ObjectStoreSink implements SnapshotSink {
         if (listed.has(hash)) continue
         listed.add(hash)
         // Not in a pack: a chunks/<sha256> object of the older layout.
-        const where = this.writer.written.get(hash) ?? this.packed.get(hash)
+        const where = this.writer.written.get(hash) ?? this.catalog.locations.get(hash)
         if (where) (packs[where.pack] ??= []).push([hash, where.offset, where.length])
       }
     }
@@ -59,6 +59,10 @@ export class ObjectStoreSink implements SnapshotSink {
       index.snapshots[manifest.snapshot] = summary(manifest)
       if (!rebuilt) index.storedBytes += stats.sentBytes + this.writer.indexBytes + body.length
     }, (index) => index.snapshots[manifest.snapshot]?.createdAt === manifest.createdAt)
+    // The next push reads one object instead of an index per pack.
+    if (this.writer.packs.size > 0 || this.catalog.indexesRead > 0) {
+      await writePacksIndex(this.store, new Map([...this.catalog.packs, ...this.writer.packs]))
+    }
   }
 
   async close(): Promise<void> {

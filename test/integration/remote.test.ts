@@ -310,6 +310,7 @@ describe('remote storages', () => {
       const allPacks = new Set((await packedChunks(prefix)).values())
       const changedOnly = [...allPacks].filter((pack) => !fixturePacks.has(pack))
       expect(changedOnly.length).toBeGreaterThan(0)
+      expect(Object.keys(JSON.parse((await getObject(`${prefix}/pack-index.json`)).toString()).packs).sort()).toEqual([...allPacks].sort())
       const usedBefore = (await source.ok(['storage', 'show', 'gctank', '--json'], {env})).json.usedBytes
 
       // Unknown name: an error, nothing deleted.
@@ -324,6 +325,8 @@ describe('remote storages', () => {
       expect(destroyed.json).toMatchObject({name: 'dev@changed', collected: true, packsDeleted: changedOnly.length})
       const left = new Set((await packedChunks(prefix)).values())
       expect([...left].sort()).toEqual([...fixturePacks].sort())
+      // pack-index.json (all pack indexes in one object) no longer names the deleted packs.
+      expect(Object.keys(JSON.parse((await getObject(`${prefix}/pack-index.json`)).toString()).packs).sort()).toEqual([...fixturePacks].sort())
       expect(await listKeys(`${prefix}/packs/`)).toHaveLength(2 * fixturePacks.size)
       expect(await listKeys(`${prefix}/locks/`)).toEqual([])
       const shown = (await source.ok(['storage', 'show', 'gctank', '--json'], {env})).json
@@ -390,7 +393,7 @@ describe('remote storages', () => {
         const push = await source.ok(['snapshot', 'push', 'dev@fixture', '--to', 'share', '--json'])
         expect(push.json.chunksSent).toBeGreaterThan(0)
         // locks/ is left empty by the push's lock.
-        expect((await readdir(path.join(folder, 'zenith'))).sort()).toEqual(['index.json', 'locks', 'manifests', 'packs'])
+        expect((await readdir(path.join(folder, 'zenith'))).sort()).toEqual(['index.json', 'locks', 'manifests', 'pack-index.json', 'packs'])
         expect(await readdir(path.join(folder, 'zenith', 'locks'))).toEqual([])
         const leftovers = (await readdir(path.join(folder, 'zenith', 'packs'))).filter((name) => !/^[0-9a-f]{64}(\.idx)?$/.test(name))
         expect(leftovers).toEqual([])

@@ -6,7 +6,7 @@ import {listDataDirectory} from '../../src/archive/data-dir.js'
 import {compressChunk, hashChunk, newManifest, normalizeManifest, openChunk, readChunks, sameContent, validateManifest} from '../../src/remote/chunker.js'
 import {DirObjectStore} from '../../src/remote/dir-store.js'
 import {listSnapshotsIn, updateIndex} from '../../src/remote/layout.js'
-import {PackWriter, packKey, planRanges, readPackIndexes} from '../../src/remote/packs.js'
+import {PACKS_INDEX_KEY, PackWriter, packKey, planRanges, readPackIndexes, writePacksIndex} from '../../src/remote/packs.js'
 import {parseRemoteUrl, s3Options} from '../../src/remote/open.js'
 import {TaskPool} from '../../src/transfer/pool.js'
 
@@ -82,18 +82,35 @@ describe('packs', () => {
     await writer.finish()
     const packs = new Set([...writer.written.values()].map((where) => where.pack))
     expect(packs.size).toBe(2)
-    const found = await readPackIndexes(store)
+    const catalog = await readPackIndexes(store)
+    expect(catalog.indexesRead).toBe(2)
+    const found = catalog.locations
     expect(found).toEqual(writer.written)
+    expect(catalog.packs).toEqual(writer.packs)
     for (const [i, chunk] of chunks.entries()) {
       const where = found.get(`${i}`.repeat(64))!
       expect(await store.getRange(packKey(where.pack), where.offset, where.offset + where.length - 1)).toEqual(chunk)
     }
 
-    // A pack whose object is gone is not trusted, even though its index is there.
-    const [gone] = packs
-    await store.delete(packKey(gone))
-    expect([...(await readPackIndexes(store)).values()].every((where) => where.pack !== gone)).toBe(true)
-    expect(await store.getRange(packKey(gone), 0, 10)).toBeUndefined()
+    // With pack-index.json, no pack's own index is read; a pack it lacks still is.
+    const [first, second] = packs
+    await writePacksIndex(store, new Map([[first, writer.packs.get(first)!]]))
+    const combined = await readPackIndexes(store)
+    expect(combined.indexesRead).toBe(1)
+    expect(combined.locations).toEqual(writer.written)
+    await writePacksIndex(store, writer.packs)
+    expect((await readPackIndexes(store)).indexesRead).toBe(0)
+
+    // A pack whose object is gone is not trusted, even though its index (and pack-index.json) name it.
+    await store.delete(packKey(second))
+    const after = await readPackIndexes(store)
+    expect([...after.locations.values()].every((where) => where.pack !== second)).toBe(true)
+    expect(after.packs.has(second)).toBe(false)
+    expect(await store.getRange(packKey(second), 0, 10)).toBeUndefined()
+
+    // An unreadable pack-index.json only means every .idx is read.
+    await store.put(PACKS_INDEX_KEY, Buffer.from('{not json'))
+    expect((await readPackIndexes(store)).indexesRead).toBe(1)
   })
 
   test('neighbouring chunks are fetched in one range, within a size limit', () => {
