@@ -10,7 +10,7 @@ export {attachLocalStorage, detachStorage, listStorages, showStorage} from './st
 export {type SnapshotInfo, createSnapshot, destroySnapshot, listSnapshots, resolveSnapshot, showSnapshot} from './snapshot/snapshots.js'
 export {createPgFromSnapshot, fillFromSnapshot} from './snapshot/clone.js'
 export {checkout} from './snapshot/checkout.js'
-export {type PgDetails, inspectPg, listSnapshotsInStorage} from './snapshot/inventory.js'
+export {type PgDetails, type StorageDestroyResult, destroySnapshotInStorage, inspectPg, listSnapshotsInStorage} from './snapshot/inventory.js'
 export {addSnapshot} from './snapshot/records.js'
 export {type ExportFormat, type ExportOptions, type ExportResult, exportSnapshot} from './transfer/export.js'
 export {type ImportOptions, type ImportResult, importSnapshot, isSnapshotUrl} from './transfer/import.js'

@@ -3,7 +3,8 @@ import {storageRecord} from '../context.js'
 import {ZenithError} from '../errors.js'
 import {type PgInfo, showPg} from '../pg/lifecycle.js'
 import type {StorageRecord} from '../state/schema.js'
-import {type SnapshotInfo, listSnapshots} from './snapshots.js'
+import type {RemoteDestroyResult} from '../remote/collect.js'
+import {type SnapshotInfo, destroySnapshot, listSnapshots, resolveSnapshot} from './snapshots.js'
 
 const isRemote = (record: StorageRecord) => record.type === 's3' || record.type === 'dir'
 
@@ -31,6 +32,33 @@ export async function listSnapshotsInStorage(zenith: Zenith, storage: string, op
       sizeExact: false, logicalBytes: snapshot.logicalBytes, method: 'import', pgVersion: snapshot.pgVersion, createdAt: snapshot.createdAt,
       implicit: false, dependents: [],
     }))
+}
+
+/** What `snapshot destroy --storage` did: a local snapshot destroyed, or one removed from a remote. */
+export type StorageDestroyResult =
+  | {remote: false; name: string; storage: string}
+  | ({remote: true} & RemoteDestroyResult)
+
+/**
+ * `snapshot destroy SNAP --storage S`: in a remote storage (or at a URL), removes the snapshot
+ * and the packs only it used; in a local storage, destroys the local snapshot if it lives there.
+ */
+export async function destroySnapshotInStorage(zenith: Zenith, storage: string, ref: string, options: {force?: boolean} = {}): Promise<StorageDestroyResult> {
+  const isUrl = /^[a-z][a-z0-9+.-]*:\/\//i.test(storage)
+  const data = await zenith.store.read()
+  const record = isUrl ? undefined : storageRecord(data, storage)
+  if (record && !isRemote(record)) {
+    const snapshot = resolveSnapshot(data, ref)
+    if (snapshot.storage !== storage) {
+      throw new ZenithError('SNAPSHOT_NOT_FOUND', `Snapshot ${snapshot.name} is in storage "${snapshot.storage}", not "${storage}".`,
+        `Destroy it without --storage: \`zenith snapshot destroy ${snapshot.name}\`.`)
+    }
+
+    return {remote: false, storage, ...await destroySnapshot(zenith, ref, options)}
+  }
+
+  const {destroyRemoteSnapshot} = await import('../remote/collect.js')
+  return {remote: true, ...await destroyRemoteSnapshot(zenith, {storage, snapshot: ref})}
 }
 
 export interface PgDetails extends PgInfo {

@@ -381,7 +381,9 @@ describe('remote storages', () => {
       expect(pushed.exitCode).toBe(0)
       expect(await listKeys(`${prefix}/manifests/`)).toEqual([`${prefix}/manifests/dev@changed.json`, `${prefix}/manifests/dev@fixture.json`])
       expect(await listKeys(`${prefix}/locks/`)).toEqual([`${prefix}/locks/push-other.json`])
-      await source.ok(['snapshot', 'destroy', 'dev@third'])
+      // --storage naming a local storage destroys the local snapshot.
+      expect((await source.ok(['snapshot', 'destroy', 'dev@third', '--storage', 'local', '--json'])).json).toEqual({remote: false, storage: 'local', name: 'dev@third'})
+      expect((await source.run(['snapshot', 'show', 'dev@third', '--json'])).exitCode).toBe(3)
     })
   })
 

@@ -2,6 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {formatBytes} from '../../cli/format.js'
+import {destroySnapshotInStorage} from '../../snapshot/inventory.js'
 import {destroySnapshot} from '../../snapshot/snapshots.js'
 
 export default class SnapshotDestroy extends BaseCommand {
@@ -15,7 +16,7 @@ export default class SnapshotDestroy extends BaseCommand {
   static override args = {ref: Args.string({description: 'snapshot', required: true})}
   static override flags = {
     force: Flags.boolean({char: 'f', description: 'destroy even if pgs were created from it'}),
-    storage: Flags.string({char: 's', description: 'a remote storage (s3, dir) or URL (s3://, file://) to destroy the snapshot in; unused packs are deleted'}),
+    storage: Flags.string({char: 's', description: 'the storage holding it; a remote one (s3, dir, or an s3:// or file:// URL) also loses the packs no other snapshot uses'}),
   }
 
   async run() {
@@ -27,9 +28,12 @@ export default class SnapshotDestroy extends BaseCommand {
       return result
     }
 
-    // Loaded only here: a local destroy has no use for the remote modules.
-    const {destroyRemoteSnapshot} = await import('../../remote/collect.js')
-    const result = await destroyRemoteSnapshot(zenith, {storage: flags.storage, snapshot: args.ref})
+    const result = await destroySnapshotInStorage(zenith, flags.storage, args.ref, {force: flags.force})
+    if (!result.remote) {
+      this.log('Ok')
+      return result
+    }
+
     this.log(`Destroyed ${result.name} in ${result.storage}: ` + (result.collected
       ? `deleted ${result.packsDeleted} unused pack${result.packsDeleted === 1 ? '' : 's'}${result.chunksDeleted > 0 ? ` and ${result.chunksDeleted} chunk objects` : ''} (${formatBytes(result.freedBytes)}); ${formatBytes(result.storedBytes)} stored.`
       : `${result.notCollected}.`))
