@@ -42,8 +42,8 @@ export interface PullResult {
 
 /**
  * Fetches a snapshot from a remote and writes it straight into a new local snapshot: chunks are
- * fetched in parallel, each decompressed once and checked against its sha256 as it arrives,
- * then written at its place(s) in the data directory being built. The compressed chunk is also
+ * fetched in parallel and handed to writer threads, which decompress each once, check it
+ * against its sha256 and write it at its place(s) in the data directory being built. The compressed chunk is also
  * kept in this pull's own cache folder, so that a pull that fails (a damaged chunk) or is killed
  * can be re-run and fetches only what it lacks. Only when every chunk has been verified does the
  * snapshot become visible; a missing or corrupted chunk stops the pull with CHECKSUM_MISMATCH
