@@ -33,8 +33,10 @@ const DELETE_CONCURRENCY = 16
 export async function destroyRemoteSnapshot(zenith: Zenith, options: {storage: string; snapshot: string}): Promise<RemoteDestroyResult> {
   const target = await resolveRemote(zenith, options.storage)
   if (target.kind !== 'store') {
-    throw new ZenithError('INVALID_ARGUMENT', `${options.storage} is a receiver for \`zenith snapshot push\`, not a storage to destroy snapshots in.`,
-      'Destroy snapshots in an s3/dir storage or at an s3:// or file:// URL.')
+    throw new ZenithError('INVALID_ARGUMENT', target.kind === 'ssh'
+      ? `${options.storage} is another host's zenith: destroy its snapshots there.`
+      : `${options.storage} is a receiver for \`zenith snapshot push\`, not a storage to destroy snapshots in.`,
+    target.kind === 'ssh' ? `Run \`ssh ${target.host} zenith snapshot destroy ${options.snapshot}\`.` : 'Destroy snapshots in an s3/dir storage or at an s3:// or file:// URL.')
   }
 
   const {store, label} = target

@@ -7,17 +7,19 @@ import type {StorageRecord} from '../state/schema.js'
 import {DirObjectStore} from './dir-store.js'
 import type {ObjectStore} from './object-store.js'
 import {S3ObjectStore, type S3Options} from './s3-store.js'
+import {type SshTarget, parseSshUrl} from '../transfer/ssh.js'
 
-/** Where a push goes or a pull comes from: an object store (s3, dir) or a `zenith snapshot recv`. */
+/** Where a push goes or a pull comes from: an object store (s3, dir), a `zenith snapshot recv`, or zenith on another host over ssh. */
 export type RemoteTarget =
   | {kind: 'store'; store: ObjectStore; label: string}
   | {kind: 'recv'; host: string; port: number; token: string; label: string}
+  | SshTarget
 
 const ENDPOINT_VARIABLES = ['ZENITH_S3_ENDPOINT', 'AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL'] as const
 
 /**
  * A storage name or a URL: `s3://bucket/prefix[?endpoint=URL&region=R]`, `file:///path`,
- * `zenith://host:port/TOKEN`. An s3 URL without `endpoint=` uses $ZENITH_S3_ENDPOINT,
+ * `zenith://host:port/TOKEN`, `ssh://[user@]host[:port][/ZENITH_HOME]`. An s3 URL without `endpoint=` uses $ZENITH_S3_ENDPOINT,
  * $AWS_ENDPOINT_URL_S3 or $AWS_ENDPOINT_URL, else AWS itself.
  */
 export async function resolveRemote(zenith: Zenith, nameOrUrl: string): Promise<RemoteTarget> {
@@ -54,6 +56,10 @@ export function parseRemoteUrl(text: string): RemoteTarget {
       if (url.host) throw invalidUrl(text)
       const folder = decodeURIComponent(url.pathname)
       return {kind: 'store', store: new DirObjectStore(folder), label: folder}
+    }
+
+    case 'ssh:': {
+      return parseSshUrl(url, text)
     }
 
     case 'zenith:': {
@@ -130,5 +136,5 @@ export function dirPath(options: Record<string, string>): string {
 
 function invalidUrl(text: string): ZenithError {
   return new ZenithError('INVALID_ARGUMENT', `"${text}" is not a storage name or a remote URL zenith knows.`,
-    'Use an attached s3/dir storage name, s3://bucket/prefix, file:///path or zenith://host:port/TOKEN.')
+    'Use an attached s3/dir storage name, s3://bucket/prefix, file:///path, zenith://host:port/TOKEN or ssh://[user@]host[/zenith/home].')
 }

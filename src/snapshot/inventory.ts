@@ -22,7 +22,10 @@ export async function listSnapshotsInStorage(zenith: Zenith, storage: string, op
   const [{listSnapshotsIn}, {resolveRemote}] = await Promise.all([import('../remote/layout.js'), import('../remote/open.js')])
   const target = await resolveRemote(zenith, storage)
   if (target.kind !== 'store') {
-    throw new ZenithError('INVALID_ARGUMENT', `${storage} is a receiver for \`zenith snapshot push\`: it holds no snapshots to list.`, 'List an s3/dir storage or an s3:// or file:// URL.')
+    throw new ZenithError('INVALID_ARGUMENT', target.kind === 'ssh'
+      ? `${storage} is another host's zenith: list its snapshots there.`
+      : `${storage} is a receiver for \`zenith snapshot push\`: it holds no snapshots to list.`,
+    target.kind === 'ssh' ? `Run \`ssh ${target.host} zenith snapshot list\`.` : 'List an s3/dir storage or an s3:// or file:// URL.')
   }
 
   return (await listSnapshotsIn(target.store))

@@ -33,7 +33,7 @@ export class ChunkCache {
    * A working folder for one transfer, holding the chunks of earlier transfers with the same
    * key whose process is gone (a failed or killed pull of the same snapshot from the same remote).
    */
-  static async claim(home: string, kind: 'pull' | 'recv', key: string): Promise<ChunkCache> {
+  static async claim(home: string, kind: 'pull' | 'recv' | 'ssh', key: string): Promise<ChunkCache> {
     const root = path.join(home, 'cache')
     await mkdir(root, {recursive: true, mode: 0o700})
     const cache = new ChunkCache(path.join(root, `${kind}-${key}.p${process.pid}.${randomBytes(3).toString('hex')}`))
@@ -177,7 +177,7 @@ export async function reclaimCaches(home: string, now = Date.now()): Promise<str
   const root = path.join(home, 'cache')
   const removed: string[] = []
   for (const entry of await readdir(root).catch(() => [] as string[])) {
-    const match = /^(pull|recv)-[0-9a-f]+(?:\.p(\d+)\.[0-9a-f]+)?(\.adopting-.*)?$/.exec(entry)
+    const match = /^(pull|recv|ssh)-[0-9a-f]+(?:\.p(\d+)\.[0-9a-f]+)?(\.adopting-.*)?$/.exec(entry)
     if (!match) continue
     const owner = Number(match[2] ?? 0)
     if (owner === process.pid || (owner > 0 && isAlive(owner))) continue

@@ -2,7 +2,7 @@ import {createHash} from 'node:crypto'
 
 import type {ArchiveManifest} from '../archive/manifest.js'
 import type {Zenith} from '../context.js'
-import {ZenithError} from '../errors.js'
+import {ZenithError, isZenithError} from '../errors.js'
 import type {OnProgress} from '../progress.js'
 import type {RemoteManifest} from '../remote/chunker.js'
 import {chunkKey, listSnapshotsIn, readManifest} from '../remote/layout.js'
@@ -15,9 +15,11 @@ import type {SnapshotRecord} from '../state/schema.js'
 import {type ChunkSource, type DamagedChunk, assembleSnapshot, filesOfChunk} from './assemble.js'
 import {ChunkCache, reclaimCaches} from './chunk-cache.js'
 import {TRANSFER_CONCURRENCY} from './push.js'
+import {receiveOverStream} from './recv-stream.js'
+import {type SshTarget, startSsh} from './ssh.js'
 
 export interface PullOptions {
-  /** A storage name or a URL (s3://, file://). */
+  /** A storage name or a URL (s3://, file://, ssh://). */
   from: string
   /** The remote snapshot; may be omitted when the remote holds exactly one. */
   snapshot?: string
@@ -51,9 +53,10 @@ export interface PullResult {
  */
 export async function pullSnapshot(zenith: Zenith, options: PullOptions): Promise<PullResult> {
   const source = await resolveRemote(zenith, options.from)
+  if (source.kind === 'ssh') return pullOverSsh(zenith, source, options)
   if (source.kind !== 'store') {
     throw new ZenithError('INVALID_ARGUMENT', `${options.from} is a receiver for \`zenith snapshot push\`, not a place to pull from.`,
-      'Pull from an s3/dir storage or an s3:// or file:// URL; to send a snapshot to a `zenith snapshot recv`, push it.')
+      'Pull from an s3/dir storage or an s3://, file:// or ssh:// URL; to send a snapshot to a `zenith snapshot recv`, push it.')
   }
 
   const {store} = source
@@ -83,6 +86,37 @@ export async function pullSnapshot(zenith: Zenith, options: PullOptions): Promis
   } catch (error) {
     await cache.release()
     throw error
+  }
+}
+
+/**
+ * A pull from another host over ssh: that host runs `zenith snapshot push SNAP --to -` and this
+ * one receives the stream as a push over ssh is received (recv-stream.ts): every chunk verified
+ * as it arrives and kept for a re-run, the snapshot written only when all have arrived.
+ */
+async function pullOverSsh(zenith: Zenith, source: SshTarget, options: PullOptions): Promise<PullResult> {
+  if (!options.snapshot) {
+    throw new ZenithError('INVALID_ARGUMENT', `Name the snapshot to pull from ${source.label}.`, `See \`ssh ${source.host} zenith snapshot list\` for what it holds.`)
+  }
+
+  const localName = options.as ?? options.snapshot
+  parseSnapshotRef(localName)
+  assertSnapshotNameFree(await zenith.store.read(), localName)
+  const session = startSsh(source, ['snapshot', 'push', options.snapshot, '--to', '-'])
+  try {
+    const result = await receiveOverStream(zenith, {
+      input: session.child.stdout, output: session.child.stdin, storage: options.storage, as: options.as, onProgress: options.onProgress,
+      cacheKey: pullCacheKey(source.label, options.snapshot), sender: source.label,
+    }).catch(async (error: unknown) => {
+      // The stream ended without a word from the other side: ssh says why.
+      throw isZenithError(error, 'INTERRUPTED') ? await session.failure() : error
+    })
+    return {
+      snapshot: result.snapshot, from: source.label, remoteName: options.snapshot, logicalBytes: result.logicalBytes,
+      receivedBytes: result.receivedBytes, chunksFetched: result.chunksReceived, chunksCached: result.chunksCached,
+    }
+  } finally {
+    await session.close()
   }
 }
 

@@ -1,15 +1,19 @@
 import path from 'node:path'
+import type {Readable, Writable} from 'node:stream'
 
 import {listDataDirectory} from '../archive/data-dir.js'
 import type {ArchiveManifest, ManifestFile} from '../archive/manifest.js'
 import {type Zenith, localStorage} from '../context.js'
 import {ZenithError} from '../errors.js'
 import type {OnProgress} from '../progress.js'
+import {silent} from '../progress.js'
 import {CHUNK_SIZE, compressChunk, hashChunk, newManifest, readChunks, sameContent} from '../remote/chunker.js'
 import {resolveRemote} from '../remote/open.js'
 import {readPgVersion} from '../snapshot/records.js'
+import {failurePayload, writeJsonFrame} from './frames.js'
 import {TaskPool} from './pool.js'
 import {RecvSink} from './recv-client.js'
+import {SshSink, StreamSink} from './stream-sink.js'
 import type {SnapshotSink} from './sink.js'
 import {ObjectStoreSink} from './store-sink.js'
 
@@ -18,13 +22,15 @@ export const TRANSFER_CONCURRENCY = 16
 
 export interface PushOptions {
   snapshot: string
-  /** A storage name or a URL (s3://, file://, zenith://). */
+  /** A storage name or a URL (s3://, file://, zenith://, ssh://). */
   to: string
   /** Replace a snapshot of the same name with different content at the remote. */
   force?: boolean
   onProgress: OnProgress
   /** Chunk size of a new manifest (the benchmark varies it); chunks are CHUNK_SIZE otherwise. */
   chunkSize?: number
+  /** With `to: '-'`: the stream protocol over these (what a pull over ssh runs on the other host). */
+  stream?: {input: Readable; output: Writable}
 }
 
 export interface PushResult {
@@ -55,14 +61,13 @@ export async function pushSnapshot(zenith: Zenith, options: PushOptions): Promis
   }
 
   const folder = localStorage(data, record.storage).snapshotPath(record.volume)
-  const target = await resolveRemote(zenith, options.to)
-  const sink: SnapshotSink = target.kind === 'store' ? new ObjectStoreSink(target.store, target.label) : new RecvSink(target)
+  const sink = await sinkFor(zenith, options)
   try {
     const remote = await sink.begin(record.name)
     const entries = await listDataDirectory(folder)
     const pgVersion = await readPgVersion(folder)
     const chunkSize = remote.manifest?.chunkSize ?? options.chunkSize ?? CHUNK_SIZE
-    const base = {snapshot: record.name, to: target.label, logicalBytes: entries.reduce((sum, entry) => sum + entry.size, 0)}
+    const base = {snapshot: record.name, to: sink.label, logicalBytes: entries.reduce((sum, entry) => sum + entry.size, 0)}
 
     if (remote.manifest) {
       // Same name at the remote: hash first (no upload) to tell "already there" from a conflict.
@@ -75,7 +80,7 @@ export async function pushSnapshot(zenith: Zenith, options: PushOptions): Promis
       }
 
       if (!same && !options.force) {
-        throw new ZenithError('REMOTE_CONFLICT', `${target.label} already has a snapshot "${record.name}" with different content.`,
+        throw new ZenithError('REMOTE_CONFLICT', `${sink.label} already has a snapshot "${record.name}" with different content.`,
           `Push it under another name (\`zenith snapshot create\` a new tag), or replace the remote one with \`zenith snapshot push ${record.name} --to ${options.to} --force\`.`)
       }
     }
@@ -114,6 +119,18 @@ export async function pushSnapshot(zenith: Zenith, options: PushOptions): Promis
   }
 }
 
+async function sinkFor(zenith: Zenith, options: PushOptions): Promise<SnapshotSink> {
+  if (options.to === '-') {
+    if (!options.stream) throw new ZenithError('INVALID_ARGUMENT', '--to - sends through standard output to a zenith reading it.', 'It is what `zenith snapshot pull --from ssh://...` runs on the other host.')
+    return new StreamSink('the receiving side', options.stream.input, options.stream.output, async () =>
+      new ZenithError('INTERRUPTED', 'The receiving side closed the stream before the snapshot was complete.', 'Pull again: chunks it verified are kept.'))
+  }
+
+  const target = await resolveRemote(zenith, options.to)
+  if (target.kind === 'store') return new ObjectStoreSink(target.store, target.label)
+  return target.kind === 'recv' ? new RecvSink(target) : new SshSink(target)
+}
+
 /**
  * Reads every file of a data directory once, chunk by chunk, and hashes each chunk; `files`
  * receives the manifest entries (chunks and final sizes) as the walk goes.
@@ -150,4 +167,17 @@ async function hashFiles(folder: string, entries: Awaited<ReturnType<typeof list
 
 function countChunks(manifest: ArchiveManifest): number {
   return manifest.files.reduce((sum, file) => sum + file.chunks.length, 0)
+}
+
+/**
+ * `zenith snapshot push SNAP --to -`, which a pull over ssh runs on the host that has the
+ * snapshot: the stream protocol on stdin/stdout, every failure sent as an F frame too.
+ */
+export async function pushToStdio(zenith: Zenith, snapshot: string): Promise<void> {
+  try {
+    await pushSnapshot(zenith, {snapshot, to: '-', stream: {input: process.stdin, output: process.stdout}, onProgress: silent})
+  } catch (error) {
+    await writeJsonFrame(process.stdout, 'F', failurePayload(error)).catch(() => undefined)
+    throw error
+  }
 }

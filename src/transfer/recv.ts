@@ -2,18 +2,10 @@ import {createHash, randomBytes, timingSafeEqual} from 'node:crypto'
 import http from 'node:http'
 import os from 'node:os'
 
-import type {ArchiveManifest} from '../archive/manifest.js'
 import type {Zenith} from '../context.js'
-import {localStorage} from '../context.js'
 import {ZenithError, isZenithError} from '../errors.js'
 import type {OnProgress} from '../progress.js'
-import {normalizeManifest, openChunk, validateManifest} from '../remote/chunker.js'
-import {assertSnapshotNameFree} from '../snapshot/records.js'
-import {parseSnapshotRef} from '../state/names.js'
-import type {SnapshotRecord} from '../state/schema.js'
-import {type ChunkSource, assembleSnapshot, chunkSizes, filesOfChunk} from './assemble.js'
-import {ChunkCache, reclaimCaches} from './chunk-cache.js'
-import {TRANSFER_CONCURRENCY} from './push.js'
+import {type ReceiveResult, SnapshotReceiver} from './receiver.js'
 
 export interface ReceiveOptions {
   /** TCP port (default: a free one). */
@@ -30,11 +22,7 @@ export interface ReceiveOptions {
   signal?: AbortSignal
 }
 
-export interface ReceiveResult {
-  snapshot: SnapshotRecord
-  logicalBytes: number
-  receivedBytes: number
-}
+export type {ReceiveResult} from './receiver.js'
 
 const MAX_CHUNK_BODY = 64 * 1024 * 1024
 const MAX_MANIFEST_BODY = 1024 * 1024 * 1024
@@ -46,14 +34,10 @@ const MAX_MANIFEST_BODY = 1024 * 1024 * 1024
  * what is missing. The snapshot becomes visible only after the commit verified everything.
  */
 export async function receiveSnapshot(zenith: Zenith, options: ReceiveOptions): Promise<ReceiveResult> {
-  localStorage(await zenith.store.read(), options.storage ?? 'local')
   const token = randomBytes(24).toString('base64url')
-  await reclaimCaches(zenith.home)
-  const cache = await ChunkCache.claim(zenith.home, 'recv', createHash('sha256').update(token).digest('hex').slice(0, 16))
-  let snapshotName: string | undefined
-  let receivedBytes = 0
-  let receivedLogical = 0
-  let committing = false
+  const receiver = await SnapshotReceiver.open(zenith, {
+    kind: 'recv', key: createHash('sha256').update(token).digest('hex').slice(0, 16), storage: options.storage, onProgress: options.onProgress,
+  })
 
   const server = http.createServer()
   let fail: (error: unknown) => void = () => {}
@@ -71,52 +55,21 @@ export async function receiveSnapshot(zenith: Zenith, options: ReceiveOptions): 
       const action = `${request.method} ${route[0] ?? ''}`
       if (action === 'POST begin') {
         const {snapshot} = JSON.parse((await readBody(request, 64 * 1024)).toString('utf8')) as {snapshot: string}
-        parseSnapshotRef(snapshot)
-        assertSnapshotNameFree(await zenith.store.read(), snapshot)
-        snapshotName = snapshot
-        reply(response, 200, {existing: [...cache.cached]})
-        options.onProgress({type: 'step', message: `Receiving ${snapshot}`})
+        reply(response, 200, {existing: await receiver.begin(snapshot)})
         return
       }
 
-      if (action === 'PUT chunks' && route.length === 2 && /^[0-9a-f]{64}$/.test(route[1])) {
-        if (!snapshotName) throw new ZenithError('INVALID_ARGUMENT', 'A chunk arrived before the push began.', 'Use `zenith snapshot push` to send to this URL.')
-        const stored = await readBody(request, MAX_CHUNK_BODY)
-        const content = openChunk(stored, route[1])
-        if (!content) throw new ZenithError('CHECKSUM_MISMATCH', `Chunk ${route[1]} arrived damaged (its content does not match its sha256).`, 'Push again: the chunk is sent again.')
-        await cache.put(route[1], stored)
-        receivedBytes += stored.length
-        receivedLogical += content.length
-        options.onProgress({type: 'bytes', label: `Receiving ${snapshotName}`, done: receivedLogical})
+      if (action === 'PUT chunks' && route.length === 2) {
+        await receiver.chunk(route[1], await readBody(request, MAX_CHUNK_BODY))
         reply(response, 204)
         return
       }
 
       if (action === 'POST commit') {
-        if (committing) throw new ZenithError('PG_BUSY', 'A snapshot is already being written from this push.', 'Wait for it to finish.')
-        const sent = JSON.parse((await readBody(request, MAX_MANIFEST_BODY)).toString('utf8')) as ArchiveManifest
-        if (!validateManifest(sent) || sent.snapshot !== snapshotName) {
-          throw new ZenithError('ARCHIVE_INVALID', 'The pushed manifest is not valid.', 'Push again with the same zenith version on both sides.')
-        }
-
-        const manifest = normalizeManifest(sent)
-
-        const missing = [...chunkSizes(manifest).keys()].find((hash) => !cache.has(hash))
-        if (missing) throw new ZenithError('CHECKSUM_MISMATCH', `Chunk ${missing} (of ${filesOfChunk(manifest, missing)}) was never received; nothing was created.`, 'Push again: missing chunks are sent again.')
-        committing = true
-        try {
-          options.onProgress({type: 'bytes-end', label: `Receiving ${snapshotName}`, done: receivedLogical})
-          const snapshot = await assembleSnapshot(zenith, {
-            name: manifest.snapshot, storage: options.storage, manifest, source: cachedChunks(cache), label: `Writing ${manifest.snapshot}`, onProgress: options.onProgress,
-            damaged: ([first]) => new ZenithError('CHECKSUM_MISMATCH', `Chunk ${first.hash} (of ${filesOfChunk(manifest, first.hash)}) changed on disk after it was verified; nothing was created.`,
-              'Push again: the damaged chunk is sent again.'),
-          })
-          reply(response, 200, {snapshot: snapshot.name})
-          resolve({snapshot, logicalBytes: manifest.totalBytes, receivedBytes})
-        } finally {
-          committing = false
-        }
-
+        const sent = JSON.parse((await readBody(request, MAX_MANIFEST_BODY)).toString('utf8')) as unknown
+        const result = await receiver.commit(sent)
+        reply(response, 200, {snapshot: result.snapshot.name})
+        resolve(result)
         return
       }
 
@@ -145,15 +98,8 @@ export async function receiveSnapshot(zenith: Zenith, options: ReceiveOptions): 
   } finally {
     server.closeAllConnections()
     server.close()
-    await cache.remove()
-  }
-}
-
-/** Chunks received earlier in this run, checked again: they sat on disk since they arrived. */
-function cachedChunks(cache: ChunkCache): ChunkSource {
-  return {
-    concurrency: TRANSFER_CONCURRENCY,
-    stored: (hash) => cache.read(hash),
+    // Its URL dies with this process: nothing could resume from what it received.
+    await receiver.close({keep: false})
   }
 }
 

@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {formatBytes} from '../../cli/format.js'
-import {pushSnapshot} from '../../transfer/push.js'
+import {pushSnapshot, pushToStdio} from '../../transfer/push.js'
 
 export default class SnapshotPush extends BaseCommand {
   static override description = 'Send a snapshot to an s3/dir storage, a URL, or a `zenith snapshot recv`; only chunks the remote lacks are uploaded'
@@ -10,16 +10,23 @@ export default class SnapshotPush extends BaseCommand {
     '<%= config.bin %> snapshot push dev@fixture --to s3tank',
     '<%= config.bin %> snapshot push dev@fixture --to s3://team-bucket/snaps',
     '<%= config.bin %> snapshot push dev@fixture --to zenith://10.0.0.5:7000/TOKEN',
+    '<%= config.bin %> snapshot push dev@fixture --to ssh://deploy@db2.internal/var/lib/zenith',
   ]
 
   static override args = {snapshot: Args.string({description: 'snapshot to push (PG@TAG or a name)', required: true})}
   static override flags = {
-    to: Flags.string({description: 'storage name or URL (s3://bucket/prefix, file:///path, zenith://host:port/TOKEN)', required: true}),
+    to: Flags.string({description: 'storage name or URL (s3://bucket/prefix, file:///path, zenith://host:port/TOKEN, ssh://[user@]host[/zenith/home]); - speaks the stream protocol on stdin/stdout', required: true}),
     force: Flags.boolean({description: 'replace a snapshot of the same name with different content at the remote', default: false}),
   }
 
   async run() {
     const {args, flags} = await this.parse(SnapshotPush)
+    if (flags.to === '-') {
+      // What a pull over ssh runs here: stdout carries frames only, failures included.
+      await pushToStdio(await this.openZenith(), args.snapshot)
+      return
+    }
+
     const result = await pushSnapshot(await this.openZenith(), {snapshot: args.snapshot, to: flags.to, force: flags.force, onProgress: this.progress})
     if (result.upToDate) {
       this.log(`${result.to} already has ${result.snapshot}; nothing sent.`)

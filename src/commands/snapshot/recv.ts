@@ -2,6 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {formatBytes} from '../../cli/format.js'
+import {silent} from '../../progress.js'
 import {receiveSnapshot} from '../../transfer/recv.js'
 
 export default class SnapshotRecv extends BaseCommand {
@@ -15,10 +16,18 @@ export default class SnapshotRecv extends BaseCommand {
     port: Flags.integer({description: 'TCP port (default: a free one)'}),
     listen: Flags.string({description: 'address to listen on', default: '127.0.0.1'}),
     storage: Flags.string({char: 's', description: 'local storage to keep the snapshot in', default: 'local'}),
+    stdio: Flags.boolean({description: 'speak the stream protocol on stdin/stdout instead of listening (what a push to ssh://host runs on that host)', exclusive: ['port']}),
   }
 
   async run() {
     const {flags} = await this.parse(SnapshotRecv)
+    if (flags.stdio) {
+      // stdout carries the protocol's frames only; failures are also reported through it.
+      const {receiveOverStream} = await import('../../transfer/recv-stream.js')
+      await receiveOverStream(await this.openZenith(), {input: process.stdin, output: process.stdout, storage: flags.storage, onProgress: silent})
+      return
+    }
+
     const abort = new AbortController()
     const stop = () => abort.abort()
     process.once('SIGINT', stop)

@@ -1,0 +1,79 @@
+import {createHash} from 'node:crypto'
+import type {Readable, Writable} from 'node:stream'
+
+import type {Zenith} from '../context.js'
+import {type ErrorCode, ZenithError} from '../errors.js'
+import {type Frame, STREAM_PROTOCOL, failurePayload, parseJsonFrame, protocolError, readFrames, writeJsonFrame} from './frames.js'
+import {type ReceiveResult, type ReceiverOptions, SnapshotReceiver} from './receiver.js'
+
+/**
+ * The receiving end of a push over a byte stream: `zenith snapshot recv --stdio`, which a push
+ * to `ssh://host` runs on that host, reading its stdin and writing its stdout. Frames (see
+ * frames.ts):
+ *
+ *   pusher -> B {snapshot, protocol}      receiver -> E {existing: [sha256...]} (or F {error})
+ *   pusher -> C <32-byte sha256><stored chunk>, as many as needed, back to back
+ *   pusher -> M <manifest JSON>           receiver -> R {snapshot, logicalBytes, receivedBytes} (or F {error})
+ *
+ * The first failure is sent as F {error: {code, message, hint}} and ends the exchange. The
+ * ssh login itself is the authentication. Chunks are verified as they arrive and kept in a cache
+ * folder that a re-run of an interrupted push takes over, so it sends only what is missing.
+ */
+export async function receiveOverStream(zenith: Zenith, options: ReceiverOptions & {
+  input: Readable
+  output: Writable
+  /** Names the cache folder a re-run takes over (default: from the snapshot's name). */
+  cacheKey?: string
+  /** Who is sending, for errors it reports in an F frame (a pull from ssh://...). */
+  sender?: string
+}): Promise<ReceiveResult & {chunksReceived: number; chunksCached: number}> {
+  const frames = readFrames(options.input)
+  const nextFrame = async (...types: string[]): Promise<Frame> => {
+    const next = await frames.next()
+    if (next.done) {
+      throw new ZenithError('INTERRUPTED', 'The transfer stopped before it was complete; nothing was created.', 'Run it again: the chunks received so far are kept and not sent again.')
+    }
+
+    if (next.value.type === 'F' && options.sender) {
+      const {error} = parseJsonFrame<{error: {code: ErrorCode; message: string; hint?: string}}>(next.value)
+      throw new ZenithError(error.code, `${options.sender}: ${error.message}`, error.hint)
+    }
+
+    if (!types.includes(next.value.type)) throw protocolError(`expected a "${types.join('" or "')}" frame, got "${next.value.type}"`)
+    return next.value
+  }
+
+  let receiver: SnapshotReceiver | undefined
+  let committed = false
+  try {
+    const begin = await nextFrame('B')
+    const {snapshot, protocol} = parseJsonFrame<{snapshot: string; protocol: number}>(begin)
+    if (protocol !== STREAM_PROTOCOL) {
+      throw new ZenithError('INVALID_ARGUMENT', `The pushing zenith speaks stream protocol ${protocol}; this one speaks ${STREAM_PROTOCOL}.`, 'Use the same zenith version on both hosts.')
+    }
+
+    receiver = await SnapshotReceiver.open(zenith, {
+      kind: 'ssh', key: options.cacheKey ?? createHash('sha256').update(String(snapshot)).digest('hex').slice(0, 16),
+      storage: options.storage, as: options.as, onProgress: options.onProgress,
+    })
+    await writeJsonFrame(options.output, 'E', {existing: await receiver.begin(snapshot), protocol: STREAM_PROTOCOL})
+    for (;;) {
+      const frame = await nextFrame('C', 'M')
+      if (frame.type === 'C') {
+        if (frame.payload.length <= 32) throw protocolError('a chunk frame has no content')
+        await receiver.chunk(frame.payload.toString('hex', 0, 32), frame.payload.subarray(32))
+        continue
+      }
+
+      const result = await receiver.commit(parseJsonFrame<unknown>(frame))
+      committed = true
+      await writeJsonFrame(options.output, 'R', {snapshot: result.snapshot.name, logicalBytes: result.logicalBytes, receivedBytes: result.receivedBytes})
+      return {...result, chunksReceived: receiver.chunksReceived, chunksCached: receiver.chunksCached}
+    }
+  } catch (error) {
+    await writeJsonFrame(options.output, 'F', failurePayload(error)).catch(() => undefined)
+    throw error
+  } finally {
+    await receiver?.close({keep: !committed})
+  }
+}
