@@ -1,0 +1,153 @@
+import {execa} from 'execa'
+
+import {compressChunk, hashChunk} from '../../src/remote/chunker.js'
+import {type Frame, readFrames, writeFrame, writeJsonFrame} from '../../src/transfer/frames.js'
+import {SshServer, sshdUnavailable} from '../helpers/sshd.js'
+import {BIN, TestHome} from '../helpers/zenith.js'
+
+const PGBENCH = '/usr/lib/postgresql/15/bin/pgbench'
+const ACCOUNTS_CHECKSUM = `select md5(string_agg(t::text, ',' order by aid)) as sum, count(*)::int as n from pgbench_accounts t`
+
+/**
+ * Pushes and pulls between homes through a real OpenSSH server on 127.0.0.1 (the proposal's
+ * `zenith snapshot push --to ssh://user@host`), and the stream protocol that carries them,
+ * spoken to `zenith snapshot recv --stdio` directly.
+ */
+describe('ssh remotes', () => {
+  const unavailable = sshdUnavailable()
+  let sshd: SshServer
+  let source: TestHome
+  let sourceSum: string
+
+  beforeAll(async () => {
+    if (unavailable) {
+      console.warn(`skipping ssh remotes: ${unavailable}`)
+      return
+    }
+
+    sshd = await SshServer.start()
+    source = await TestHome.create(6500)
+    await source.ok(['pg', 'create', 'dev'])
+    await execa(PGBENCH, ['-i', '-s', '1', '-q', await source.url('dev')])
+    await source.ok(['snapshot', 'create', 'dev@fixture'])
+    sourceSum = (await source.query<{sum: string}>('dev', ACCOUNTS_CHECKSUM))[0].sum
+  }, 300_000)
+
+  afterAll(async () => {
+    await source?.destroy()
+    await sshd?.stop()
+  })
+
+  /** ssh://root@127.0.0.1:PORT/<home>?zenith=<this checkout's bin/run.js> */
+  const urlOf = (home: TestHome, zenith = BIN) => `ssh://root@127.0.0.1:${sshd.port}${home.home}?zenith=${encodeURIComponent(zenith)}`
+
+  test('push to ssh://, then pull back over ssh into a third home: same table checksum', async () => {
+    if (unavailable) return
+    const target = await TestHome.create(6510)
+    const third = await TestHome.create(6520)
+    try {
+      const pushed = await source.ok(['snapshot', 'push', 'dev@fixture', '--to', urlOf(target), '--json'], {env: sshd.env()})
+      expect(pushed.json).toMatchObject({snapshot: 'dev@fixture', upToDate: false})
+      expect(pushed.json.sentBytes).toBeLessThan(pushed.json.logicalBytes)
+      expect((await target.ok(['snapshot', 'list', '--json'])).json.map((item: {name: string}) => item.name)).toEqual(['dev@fixture'])
+      await target.ok(['pg', 'create', 'copy', '--snapshot', 'dev@fixture'])
+      expect((await target.query<{sum: string; n: number}>('copy', ACCOUNTS_CHECKSUM))[0]).toEqual({sum: sourceSum, n: 100_000})
+
+      // The same name again: refused there, nothing changed.
+      const again = await source.run(['snapshot', 'push', 'dev@fixture', '--to', urlOf(target), '--json'], {env: sshd.env()})
+      expect(again.exitCode).toBe(4)
+      expect(again.json.error.code).toBe('NAME_TAKEN')
+
+      const pulled = await third.ok(['snapshot', 'pull', '--from', urlOf(target), 'dev@fixture', '--as', 'fixture', '--json'], {env: sshd.env()})
+      expect(pulled.json).toMatchObject({remoteName: 'dev@fixture', chunksCached: 0})
+      expect(pulled.json.snapshot.name).toBe('fixture')
+      await third.ok(['pg', 'create', 'copy', '--snapshot', 'fixture'])
+      expect((await third.query<{sum: string; n: number}>('copy', ACCOUNTS_CHECKSUM))[0]).toEqual({sum: sourceSum, n: 100_000})
+
+      const missing = await third.run(['snapshot', 'pull', '--from', urlOf(target), 'dev@nope', '--json'], {env: sshd.env()})
+      expect(missing.exitCode).toBe(3)
+      expect(missing.json.error.code).toBe('SNAPSHOT_NOT_FOUND')
+      expect(missing.json.error.message).toContain('dev@nope')
+    } finally {
+      await target.destroy()
+      await third.destroy()
+    }
+  })
+
+  test('a key the server does not know, or no zenith there: a clear error, nothing written', async () => {
+    if (unavailable) return
+    const target = await TestHome.create(6530)
+    try {
+      const denied = await source.run(['snapshot', 'push', 'dev@fixture', '--to', urlOf(target), '--json'], {env: sshd.env(sshd.otherKey)})
+      expect(denied.exitCode).toBe(6)
+      expect(denied.json.error.code).toBe('AUTH_FAILED')
+      expect(denied.json.error.message).toContain('Permission denied')
+
+      const noZenith = await source.run(['snapshot', 'push', 'dev@fixture', '--to', urlOf(target, '/nonexistent/zenith'), '--json'], {env: sshd.env()})
+      expect(noZenith.exitCode).toBe(6)
+      expect(noZenith.json.error.code).toBe('SOURCE_UNREACHABLE')
+      expect(noZenith.json.error.hint).toContain('?zenith=')
+
+      const refused = await source.run(['snapshot', 'push', 'dev@fixture', '--to', `ssh://root@127.0.0.1:9${target.home}`, '--json'], {env: sshd.env()})
+      expect(refused.exitCode).toBe(6)
+      expect(refused.json.error.code).toBe('SOURCE_UNREACHABLE')
+
+      expect((await target.ok(['snapshot', 'list', '--json'])).json).toEqual([])
+    } finally {
+      await target.destroy()
+    }
+  })
+
+  test('the stream protocol: chunks are verified as they arrive, an interrupted push is taken over by the next one', async () => {
+    if (unavailable) return
+    const target = await TestHome.create(6540)
+    try {
+      const chunks = await Promise.all(['one', 'two', 'three'].map(async (word) => {
+        const content = Buffer.alloc(4096, word)
+        return {hash: hashChunk(content), stored: await compressChunk(content)}
+      }))
+
+      // Two chunks, then the pusher goes away: nothing is created, the chunks are kept.
+      const first = execa('node', [BIN, 'snapshot', 'recv', '--stdio'], {env: target.env(), reject: false, buffer: false})
+      const firstFrames = readFrames(first.stdout!)
+      await writeJsonFrame(first.stdin!, 'B', {snapshot: 'dev@streamed', protocol: 1})
+      expect(await json(firstFrames)).toEqual({type: 'E', value: {existing: [], protocol: 1}})
+      for (const chunk of chunks.slice(0, 2)) await writeFrame(first.stdin!, 'C', Buffer.from(chunk.hash, 'hex'), chunk.stored)
+      first.stdin!.end()
+      expect(await json(firstFrames)).toMatchObject({type: 'F', value: {error: {code: 'INTERRUPTED'}}})
+      expect(await drain(firstFrames)).toBe(0)
+      expect((await first).exitCode).toBe(130)
+      expect((await target.ok(['snapshot', 'list', '--json'])).json).toEqual([])
+
+      // The next push of that snapshot is told what is already there; a damaged chunk is refused by name.
+      const second = execa('node', [BIN, 'snapshot', 'recv', '--stdio'], {env: target.env(), reject: false, buffer: false})
+      const secondFrames = readFrames(second.stdout!)
+      await writeJsonFrame(second.stdin!, 'B', {snapshot: 'dev@streamed', protocol: 1})
+      const {value} = await json(secondFrames) as {value: {existing: string[]}}
+      expect(value.existing.sort()).toEqual(chunks.slice(0, 2).map((chunk) => chunk.hash).sort())
+      const damaged = Buffer.from(chunks[2].stored)
+      damaged[damaged.length - 6] ^= 0xff
+      await writeFrame(second.stdin!, 'C', Buffer.from(chunks[2].hash, 'hex'), damaged)
+      expect(await json(secondFrames)).toMatchObject({type: 'F', value: {error: {code: 'CHECKSUM_MISMATCH', message: expect.stringContaining(chunks[2].hash)}}})
+      second.stdin!.end()
+      expect(await drain(secondFrames)).toBe(0)
+      expect((await second).exitCode).toBe(7)
+      expect((await target.ok(['snapshot', 'list', '--json'])).json).toEqual([])
+    } finally {
+      await target.destroy()
+    }
+  })
+})
+
+async function json(frames: AsyncGenerator<Frame>): Promise<{type: string; value: unknown}> {
+  const next = await frames.next()
+  if (next.done) throw new Error('the stream ended')
+  return {type: next.value.type, value: JSON.parse(next.value.payload.toString('utf8'))}
+}
+
+/** Reads the stream to its end (so that the process's output is consumed); the frames left. */
+async function drain(frames: AsyncGenerator<Frame>): Promise<number> {
+  let left = 0
+  for (let next = await frames.next(); !next.done; next = await frames.next()) left++
+  return left
+}
