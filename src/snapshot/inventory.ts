@@ -10,7 +10,7 @@ const isRemote = (record: StorageRecord) => record.type === 's3' || record.type 
 
 /**
  * Snapshots kept in one storage: local ones from the store, remote ones from the storage's index.
- * A remote can also be named by URL (s3://, file://), as for push and pull.
+ * A remote can also be named by URL (s3://, file://, ssh://), as for push and pull.
  */
 export async function listSnapshotsInStorage(zenith: Zenith, storage: string, options: {pg?: string} = {}): Promise<SnapshotInfo[]> {
   const isUrl = /^[a-z][a-z0-9+.-]*:\/\//i.test(storage)
@@ -21,11 +21,15 @@ export async function listSnapshotsInStorage(zenith: Zenith, storage: string, op
 
   const [{listSnapshotsIn}, {resolveRemote}] = await Promise.all([import('../remote/layout.js'), import('../remote/open.js')])
   const target = await resolveRemote(zenith, storage)
+  if (target.kind === 'ssh') {
+    // Another host's zenith: its own listing, run there.
+    const {runRemoteJson} = await import('../transfer/ssh.js')
+    const listed = await runRemoteJson<SnapshotInfo[]>(target, ['snapshot', 'list', ...(options.pg ? ['--pg', options.pg] : [])])
+    return listed.map((snapshot) => ({...snapshot, storage: snapshot.storage === 'local' ? target.label : `${target.label} (${snapshot.storage})`}))
+  }
+
   if (target.kind !== 'store') {
-    throw new ZenithError('INVALID_ARGUMENT', target.kind === 'ssh'
-      ? `${storage} is another host's zenith: list its snapshots there.`
-      : `${storage} is a receiver for \`zenith snapshot push\`: it holds no snapshots to list.`,
-    target.kind === 'ssh' ? `Run \`ssh ${target.host} zenith snapshot list\`.` : 'List an s3/dir storage or an s3:// or file:// URL.')
+    throw new ZenithError('INVALID_ARGUMENT', `${storage} is a receiver for \`zenith snapshot push\`: it holds no snapshots to list.`, 'List an s3/dir storage, or an s3://, file:// or ssh:// URL.')
   }
 
   return (await listSnapshotsIn(target.store))

@@ -1,6 +1,6 @@
 import {type ChildProcessWithoutNullStreams, spawn} from 'node:child_process'
 
-import {ZenithError, tail} from '../errors.js'
+import {type ErrorCode, ZenithError, tail} from '../errors.js'
 
 /**
  * `ssh://[user@]host[:port][/ZENITH_HOME][?zenith=COMMAND&storage=S]`: another host reached with
@@ -90,6 +90,29 @@ export function startSsh(target: SshTarget, zenithArgs: string[]): SshSession {
       clearTimeout(timer)
     },
   }
+}
+
+/**
+ * Runs `zenith ARGS --json` on the target and returns its parsed output; an error it reports
+ * comes back with its own code, prefixed with the URL.
+ */
+export async function runRemoteJson<T>(target: SshTarget, zenithArgs: string[]): Promise<T> {
+  const session = startSsh(target, [...zenithArgs, '--json'])
+  session.child.stdin.end()
+  const parts: Buffer[] = []
+  session.child.stdout.on('data', (part: Buffer) => parts.push(part))
+  const failure = await session.failure()
+  const output = Buffer.concat(parts).toString('utf8')
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(output)
+  } catch {
+    throw failure
+  }
+
+  const reported = (parsed as {error?: {code: ErrorCode; message: string; hint?: string}} | null)?.error
+  if (reported?.code) throw new ZenithError(reported.code, `${target.label}: ${reported.message}`, reported.hint)
+  return parsed as T
 }
 
 function sshFailure(label: string, code: number | null, spawnError: NodeJS.ErrnoException | undefined, said: string): ZenithError {

@@ -58,6 +58,11 @@ describe('ssh remotes', () => {
       expect(again.exitCode).toBe(4)
       expect(again.json.error.code).toBe('NAME_TAKEN')
 
+      // What the other host holds, listed there.
+      const listed = await third.ok(['snapshot', 'list', '--storage', urlOf(target), '--json'], {env: sshd.env()})
+      expect(listed.json.filter((item: {implicit: boolean}) => !item.implicit).map((item: {name: string; storage: string}) => [item.name, item.storage]))
+        .toEqual([['dev@fixture', `ssh://root@127.0.0.1:${sshd.port}${target.home}`]])
+
       const pulled = await third.ok(['snapshot', 'pull', '--from', urlOf(target), 'dev@fixture', '--as', 'fixture', '--json'], {env: sshd.env()})
       expect(pulled.json).toMatchObject({remoteName: 'dev@fixture', chunksCached: 0})
       expect(pulled.json.snapshot.name).toBe('fixture')
