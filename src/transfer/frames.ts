@@ -14,8 +14,8 @@ export interface Frame {
   payload: Buffer
 }
 
-/** Version of the stream protocol; both sides send it in their first frame. */
-export const STREAM_PROTOCOL = 1
+/** Version of the stream protocol; both sides send it in their first frame. 2: the manifest comes first. */
+export const STREAM_PROTOCOL = 2
 
 /** The largest frame accepted: a manifest of a very large database, or a chunk that did not compress. */
 export const MAX_FRAME_BYTES = 1024 * 1024 * 1024

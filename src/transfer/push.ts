@@ -63,6 +63,7 @@ export async function pushSnapshot(zenith: Zenith, options: PushOptions): Promis
   const folder = localStorage(data, record.storage).snapshotPath(record.volume)
   const sink = await sinkFor(zenith, options)
   try {
+    if (sink.manifestFirst) return await pushManifestFirst(sink, record.name, folder, options)
     const remote = await sink.begin(record.name)
     const entries = await listDataDirectory(folder)
     const pgVersion = await readPgVersion(folder)
@@ -152,17 +153,62 @@ async function * chunksOf(folder: string, entries: Awaited<ReturnType<typeof lis
   }
 }
 
-async function hashFiles(folder: string, entries: Awaited<ReturnType<typeof listDataDirectory>>, chunkSize: number, onProgress: OnProgress): Promise<ManifestFile[]> {
+async function hashFiles(folder: string, entries: Awaited<ReturnType<typeof listDataDirectory>>, chunkSize: number, onProgress: OnProgress, label = 'Comparing with the remote'): Promise<ManifestFile[]> {
   const files: ManifestFile[] = []
   const total = entries.reduce((sum, entry) => sum + entry.size, 0)
   let done = 0
   for await (const {content} of chunksOf(folder, entries, chunkSize, files)) {
     done += content.length
-    onProgress({type: 'bytes', label: 'Comparing with the remote', done, total})
+    onProgress({type: 'bytes', label, done, total})
   }
 
-  onProgress({type: 'bytes-end', label: 'Comparing with the remote', done})
+  onProgress({type: 'bytes-end', label, done})
   return files
+}
+
+/**
+ * A push to a stream (ssh): every file is read and hashed first, the manifest goes with the
+ * first frame, then the chunks the receiver lacks follow in the manifest's order, so that it
+ * writes each into place as it arrives. A snapshot never changes, so the second read finds the
+ * content the first one hashed (and the receiver checks every chunk against the manifest).
+ */
+async function pushManifestFirst(sink: SnapshotSink, name: string, folder: string, options: PushOptions): Promise<PushResult> {
+  sink.connect?.()
+  const entries = await listDataDirectory(folder)
+  const manifest = newManifest(name, await readPgVersion(folder), await hashFiles(folder, entries, CHUNK_SIZE, options.onProgress, `Reading ${name}`), CHUNK_SIZE)
+  const {existing} = await sink.begin(name, manifest)
+  const stats = {sentBytes: 0, changedBytes: 0, chunksSent: 0, chunksSkipped: 0}
+  const claimed = new Set<string>()
+  const pool = new TaskPool(TRANSFER_CONCURRENCY)
+  const label = `Pushing ${name}`
+  let done = 0
+  for (const file of manifest.files) {
+    if (file.type !== 'file' || file.chunks.length === 0) continue
+    let index = 0
+    for await (const content of readChunks(path.join(folder, file.path), manifest.chunkSize)) {
+      const hash = file.chunks[index++]
+      done += content.length
+      if (hash === undefined || existing.has(hash) || claimed.has(hash)) {
+        stats.chunksSkipped++
+      } else {
+        claimed.add(hash)
+        await pool.run(async () => {
+          const stored = await compressChunk(content)
+          await sink.putChunk(hash, stored)
+          stats.sentBytes += stored.length
+          stats.changedBytes += content.length
+          stats.chunksSent++
+        })
+      }
+
+      options.onProgress({type: 'bytes', label, done, total: manifest.totalBytes})
+    }
+  }
+
+  await pool.drain()
+  options.onProgress({type: 'bytes-end', label, done})
+  await sink.commit(manifest, {sentBytes: stats.sentBytes})
+  return {snapshot: name, to: sink.label, logicalBytes: manifest.totalBytes, ...stats, upToDate: false}
 }
 
 function countChunks(manifest: ArchiveManifest): number {

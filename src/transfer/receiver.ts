@@ -7,7 +7,7 @@ import {normalizeManifest, openChunk, validateManifest} from '../remote/chunker.
 import {assertSnapshotNameFree} from '../snapshot/records.js'
 import {parseSnapshotRef} from '../state/names.js'
 import type {SnapshotRecord} from '../state/schema.js'
-import {assembleSnapshot, chunkSizes, filesOfChunk} from './assemble.js'
+import {type DamagedChunk, assembleSnapshot, chunkSizes, filesOfChunk} from './assemble.js'
 import {ChunkCache, reclaimCaches} from './chunk-cache.js'
 import {TRANSFER_CONCURRENCY} from './push.js'
 
@@ -41,6 +41,7 @@ export class SnapshotReceiver {
   /** Chunks an earlier, interrupted attempt had already received and verified. */
   chunksCached = 0
   private committing = false
+  private manifest?: ArchiveManifest
 
   private constructor(private readonly zenith: Zenith, private readonly cache: ChunkCache, private readonly options: ReceiverOptions) {}
 
@@ -105,6 +106,51 @@ export class SnapshotReceiver {
     }
   }
 
+  /**
+   * A stream that sends the manifest first (a push or pull over ssh): checks it and the name,
+   * and returns the hashes already here. receiveFrom then writes chunks into place as they arrive.
+   */
+  async beginWithManifest(snapshot: string, sent: unknown): Promise<string[]> {
+    if (!validateManifest(sent) || (sent as ArchiveManifest).snapshot !== snapshot) {
+      throw new ZenithError('ARCHIVE_INVALID', 'The manifest sent is not valid.', 'Use the same zenith version on both sides.')
+    }
+
+    const cached = await this.begin(snapshot)
+    this.manifest = {...normalizeManifest(sent), snapshot: this.localName(snapshot)}
+    return cached
+  }
+
+  /**
+   * Writes the snapshot of beginWithManifest while its chunks arrive: those already here come
+   * from the cache, the others from `arrivals`; the writer threads verify each, and each one
+   * that arrived is kept in the cache once verified, so that a re-run need not send it again.
+   */
+  async receiveFrom(arrivals: ChunkArrivals): Promise<ReceiveResult> {
+    const manifest = this.manifest!
+    const snapshot = await assembleSnapshot(this.zenith, {
+      name: manifest.snapshot, storage: this.options.storage, manifest, label: `Receiving ${this.snapshotName}`, onProgress: this.options.onProgress,
+      source: {
+        concurrency: TRANSFER_CONCURRENCY,
+        stored: (hash) => (this.cache.has(hash) ? this.cache.read(hash) : arrivals.wait(hash)),
+        verified: async (hash, stored) => {
+          if (this.cache.has(hash)) return
+          await this.cache.put(hash, stored)
+          this.chunksReceived++
+          this.receivedBytes += stored.length
+        },
+      },
+      damaged: ([first, ...more]) => {
+        const files = filesOfChunk(manifest, first.hash)
+        const others = more.length > 0 ? ` (and ${more.length} more)` : ''
+        return first.missing
+          ? new ZenithError('CHECKSUM_MISMATCH', `Chunk ${first.hash} (of ${files}) was never sent${others}; nothing was created.`, 'Run the transfer again: what arrived is kept.')
+          : new ZenithError('CHECKSUM_MISMATCH', `Chunk ${first.hash} (of ${files}) arrived damaged: its content does not match its sha256${others}; nothing was created.`,
+            `Run the transfer again: the good chunks are kept. If it fails the same way, remove ${this.zenith.home}/cache/ssh-* on the receiving host first.`)
+      },
+    })
+    return {snapshot, logicalBytes: manifest.totalBytes, receivedBytes: this.receivedBytes}
+  }
+
   private localName(sent: string): string {
     return this.options.as ?? sent
   }
@@ -112,5 +158,69 @@ export class SnapshotReceiver {
   /** Removes the cache folder, or (`keep`, after a failed push over ssh) leaves it for a re-run to take over. */
   async close(options: {keep: boolean}): Promise<void> {
     await (options.keep ? this.cache.release() : this.cache.remove())
+  }
+}
+
+/**
+ * Chunks arriving on a stream, handed to the writers that ask for them. The sender sends them in
+ * the order the writers ask (the manifest's), give or take its parallel compression; what comes
+ * early waits here, and past `limit` of those the stream is not read further until the writers
+ * catch up, so memory stays bounded.
+ */
+export class ChunkArrivals {
+  private readonly arrived = new Map<string, Buffer>()
+  private readonly waiting = new Map<string, {resolve: (chunk: Buffer | DamagedChunk) => void; reject: (error: Error) => void}>()
+  private roomWaiters: Array<() => void> = []
+  private failure?: Error
+  private finished = false
+
+  constructor(private readonly limit = 64) {}
+
+  async deliver(hash: string, stored: Buffer): Promise<void> {
+    if (this.failure) throw this.failure
+    const waiter = this.waiting.get(hash)
+    if (waiter) {
+      this.waiting.delete(hash)
+      waiter.resolve(stored)
+      return
+    }
+
+    this.arrived.set(hash, stored)
+    while (this.arrived.size >= this.limit && !this.failure) await new Promise<void>((resolve) => this.roomWaiters.push(resolve))
+    if (this.failure) throw this.failure
+  }
+
+  wait(hash: string): Promise<Buffer | DamagedChunk> {
+    const ready = this.arrived.get(hash)
+    if (ready) {
+      this.arrived.delete(hash)
+      this.wake()
+      return Promise.resolve(ready)
+    }
+
+    if (this.failure) return Promise.reject(this.failure)
+    if (this.finished) return Promise.resolve({hash, missing: true})
+    return new Promise((resolve, reject) => this.waiting.set(hash, {resolve, reject}))
+  }
+
+  /** The sender is done: a chunk still awaited was never sent. */
+  finish(): void {
+    this.finished = true
+    for (const [hash, waiter] of this.waiting) waiter.resolve({hash, missing: true})
+    this.waiting.clear()
+  }
+
+  /** The stream failed (or the writers did): everyone waiting gets the error. */
+  abort(error: Error): void {
+    this.failure ??= error
+    for (const waiter of this.waiting.values()) waiter.reject(error)
+    this.waiting.clear()
+    this.wake()
+  }
+
+  private wake(): void {
+    const waiters = this.roomWaiters
+    this.roomWaiters = []
+    for (const resolve of waiters) resolve()
   }
 }

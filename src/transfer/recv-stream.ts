@@ -4,20 +4,22 @@ import type {Readable, Writable} from 'node:stream'
 import type {Zenith} from '../context.js'
 import {type ErrorCode, ZenithError} from '../errors.js'
 import {type Frame, STREAM_PROTOCOL, failurePayload, parseJsonFrame, protocolError, readFrames, writeJsonFrame} from './frames.js'
-import {type ReceiveResult, type ReceiverOptions, SnapshotReceiver} from './receiver.js'
+import {ChunkArrivals, type ReceiveResult, type ReceiverOptions, SnapshotReceiver} from './receiver.js'
 
 /**
- * The receiving end of a push over a byte stream: `zenith snapshot recv --stdio`, which a push
- * to `ssh://host` runs on that host, reading its stdin and writing its stdout. Frames (see
- * frames.ts):
+ * The receiving end of a transfer over a byte stream: `zenith snapshot recv --stdio`, which a
+ * push to `ssh://host` runs on that host, and the local end of a pull from `ssh://host`. Frames
+ * (see frames.ts):
  *
- *   pusher -> B {snapshot, protocol}      receiver -> E {existing: [sha256...]} (or F {error})
- *   pusher -> C <32-byte sha256><stored chunk>, as many as needed, back to back
- *   pusher -> M <manifest JSON>           receiver -> R {snapshot, logicalBytes, receivedBytes} (or F {error})
+ *   sender -> B {snapshot, protocol, manifest}     receiver -> E {existing: [sha256...]} (or F {error})
+ *   sender -> C <32-byte sha256><stored chunk>, the ones not existing, in the manifest's order
+ *   sender -> D {}                                 receiver -> R {snapshot, logicalBytes, receivedBytes} (or F {error})
  *
- * The first failure is sent as F {error: {code, message, hint}} and ends the exchange. The
- * ssh login itself is the authentication. Chunks are verified as they arrive and kept in a cache
- * folder that a re-run of an interrupted push takes over, so it sends only what is missing.
+ * With the manifest known first, each chunk is written into place by the writer threads as it
+ * arrives (verified there, as in a pull), and kept in a cache folder that a re-run of an
+ * interrupted transfer takes over. The snapshot becomes visible after the last one. The first
+ * failure is sent as F {error: {code, message, hint}} and ends the exchange; the ssh login
+ * itself is the authentication.
  */
 export async function receiveOverStream(zenith: Zenith, options: ReceiverOptions & {
   input: Readable
@@ -47,29 +49,46 @@ export async function receiveOverStream(zenith: Zenith, options: ReceiverOptions
   let committed = false
   try {
     const begin = await nextFrame('B')
-    const {snapshot, protocol} = parseJsonFrame<{snapshot: string; protocol: number}>(begin)
+    const {snapshot, protocol, manifest} = parseJsonFrame<{snapshot: string; protocol: number; manifest: unknown}>(begin)
     if (protocol !== STREAM_PROTOCOL) {
-      throw new ZenithError('INVALID_ARGUMENT', `The pushing zenith speaks stream protocol ${protocol}; this one speaks ${STREAM_PROTOCOL}.`, 'Use the same zenith version on both hosts.')
+      throw new ZenithError('INVALID_ARGUMENT', `The sending zenith speaks stream protocol ${protocol}; this one speaks ${STREAM_PROTOCOL}.`, 'Use the same zenith version on both hosts.')
     }
 
     receiver = await SnapshotReceiver.open(zenith, {
       kind: 'ssh', key: options.cacheKey ?? createHash('sha256').update(String(snapshot)).digest('hex').slice(0, 16),
       storage: options.storage, as: options.as, onProgress: options.onProgress,
     })
-    await writeJsonFrame(options.output, 'E', {existing: await receiver.begin(snapshot), protocol: STREAM_PROTOCOL})
-    for (;;) {
-      const frame = await nextFrame('C', 'M')
-      if (frame.type === 'C') {
-        if (frame.payload.length <= 32) throw protocolError('a chunk frame has no content')
-        await receiver.chunk(frame.payload.toString('hex', 0, 32), frame.payload.subarray(32))
-        continue
-      }
+    await writeJsonFrame(options.output, 'E', {existing: await receiver.beginWithManifest(snapshot, manifest), protocol: STREAM_PROTOCOL})
 
-      const result = await receiver.commit(parseJsonFrame<unknown>(frame))
-      committed = true
-      await writeJsonFrame(options.output, 'R', {snapshot: result.snapshot.name, logicalBytes: result.logicalBytes, receivedBytes: result.receivedBytes})
-      return {...result, chunksReceived: receiver.chunksReceived, chunksCached: receiver.chunksCached}
-    }
+    // The writers ask for chunks while the stream brings them; whichever fails first stops the other.
+    const arrivals = new ChunkArrivals()
+    const reading = (async () => {
+      for (;;) {
+        const frame = await nextFrame('C', 'D')
+        if (frame.type === 'D') {
+          arrivals.finish()
+          return
+        }
+
+        if (frame.payload.length <= 32) throw protocolError('a chunk frame has no content')
+        await arrivals.deliver(frame.payload.toString('hex', 0, 32), frame.payload.subarray(32))
+      }
+    })().catch((error: Error) => {
+      arrivals.abort(error)
+      throw error
+    })
+    const writing = receiver.receiveFrom(arrivals).catch((error: Error) => {
+      arrivals.abort(error)
+      throw error
+    })
+    // A failure of the stream reaches the writers through `arrivals`; one of the writers stops
+    // the exchange at once (the sender learns it from the F frame).
+    reading.catch(() => undefined)
+    const result = await writing
+    await reading
+    committed = true
+    await writeJsonFrame(options.output, 'R', {snapshot: result.snapshot.name, logicalBytes: result.logicalBytes, receivedBytes: result.receivedBytes})
+    return {...result, chunksReceived: receiver.chunksReceived, chunksCached: receiver.chunksCached}
   } catch (error) {
     await writeJsonFrame(options.output, 'F', failurePayload(error)).catch(() => undefined)
     throw error

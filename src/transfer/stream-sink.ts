@@ -12,14 +12,15 @@ import {type SshSession, type SshTarget, startSsh} from './ssh.js'
  * other side stopped when it did so without an error frame.
  */
 export class StreamSink implements SnapshotSink {
+  readonly manifestFirst = true
   private readonly frames: AsyncGenerator<Frame>
 
   constructor(readonly label: string, input: Readable, private readonly output: Writable, private readonly gone: () => Promise<ZenithError>) {
     this.frames = readFrames(input)
   }
 
-  async begin(snapshot: string): Promise<{existing: Set<string>; manifest?: ArchiveManifest}> {
-    await this.send(() => writeJsonFrame(this.output, 'B', {snapshot, protocol: STREAM_PROTOCOL}))
+  async begin(snapshot: string, manifest?: ArchiveManifest): Promise<{existing: Set<string>; manifest?: ArchiveManifest}> {
+    await this.send(() => writeJsonFrame(this.output, 'B', {snapshot, protocol: STREAM_PROTOCOL, manifest}))
     const {existing} = await this.reply<{existing: string[]}>('E')
     return {existing: new Set(existing)}
   }
@@ -28,8 +29,9 @@ export class StreamSink implements SnapshotSink {
     return this.send(() => writeFrame(this.output, 'C', Buffer.from(hash, 'hex'), stored))
   }
 
-  async commit(manifest: ArchiveManifest): Promise<void> {
-    await this.send(() => writeJsonFrame(this.output, 'M', manifest))
+  /** Every chunk is sent: the receiver finishes writing and answers. */
+  async commit(): Promise<void> {
+    await this.send(() => writeJsonFrame(this.output, 'D', {}))
     await this.reply('R')
   }
 
@@ -70,6 +72,7 @@ export class StreamSink implements SnapshotSink {
 
 /** A push over ssh: `zenith snapshot recv --stdio` on the other host, fed through the connection. */
 export class SshSink implements SnapshotSink {
+  readonly manifestFirst = true
   readonly label: string
   private session?: SshSession
   private stream?: StreamSink
@@ -78,19 +81,25 @@ export class SshSink implements SnapshotSink {
     this.label = target.label
   }
 
-  begin(snapshot: string): Promise<{existing: Set<string>; manifest?: ArchiveManifest}> {
+  /** ssh and zenith on the other host start while this one reads the snapshot. */
+  connect(): void {
+    if (this.session) return
     const session = startSsh(this.target, ['snapshot', 'recv', '--stdio', ...(this.target.storage ? ['--storage', this.target.storage] : [])])
     this.session = session
     this.stream = new StreamSink(this.label, session.child.stdout, session.child.stdin, () => session.failure())
-    return this.stream.begin(snapshot)
+  }
+
+  begin(snapshot: string, manifest?: ArchiveManifest): Promise<{existing: Set<string>; manifest?: ArchiveManifest}> {
+    this.connect()
+    return this.stream!.begin(snapshot, manifest)
   }
 
   putChunk(hash: string, stored: Buffer): Promise<void> {
     return this.stream!.putChunk(hash, stored)
   }
 
-  commit(manifest: ArchiveManifest): Promise<void> {
-    return this.stream!.commit(manifest)
+  commit(): Promise<void> {
+    return this.stream!.commit()
   }
 
   async close(): Promise<void> {

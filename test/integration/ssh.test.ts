@@ -1,6 +1,6 @@
 import {execa} from 'execa'
 
-import {compressChunk, hashChunk} from '../../src/remote/chunker.js'
+import {compressChunk, hashChunk, newManifest} from '../../src/remote/chunker.js'
 import {type Frame, readFrames, writeFrame, writeJsonFrame} from '../../src/transfer/frames.js'
 import {SshServer, sshdUnavailable} from '../helpers/sshd.js'
 import {BIN, TestHome} from '../helpers/zenith.js'
@@ -103,41 +103,60 @@ describe('ssh remotes', () => {
     }
   })
 
-  test('the stream protocol: chunks are verified as they arrive, an interrupted push is taken over by the next one', async () => {
+  test('the stream protocol: chunks are verified as they arrive, an interrupted transfer is taken over by the next one', async () => {
     if (unavailable) return
     const target = await TestHome.create(6540)
     try {
-      const chunks = await Promise.all(['one', 'two', 'three'].map(async (word) => {
+      const files = await Promise.all(['one', 'two', 'three'].map(async (word) => {
         const content = Buffer.alloc(4096, word)
-        return {hash: hashChunk(content), stored: await compressChunk(content)}
+        return {path: word, content, hash: hashChunk(content), stored: await compressChunk(content)}
       }))
+      const manifest = newManifest('dev@streamed', 15, [
+        ...files.map((file) => ({path: file.path, type: 'file' as const, mode: 0o600, size: file.content.length, mtime: 1_700_000_000, chunks: [file.hash]})),
+        {path: 'PG_VERSION', type: 'file' as const, mode: 0o600, size: 0, mtime: 1_700_000_000, chunks: []},
+      ])
+      const recv = () => {
+        const child = execa('node', [BIN, 'snapshot', 'recv', '--stdio'], {env: target.env(), reject: false, buffer: false})
+        return {child, frames: readFrames(child.stdout!)}
+      }
 
-      // Two chunks, then the pusher goes away: nothing is created, the chunks are kept.
-      const first = execa('node', [BIN, 'snapshot', 'recv', '--stdio'], {env: target.env(), reject: false, buffer: false})
-      const firstFrames = readFrames(first.stdout!)
-      await writeJsonFrame(first.stdin!, 'B', {snapshot: 'dev@streamed', protocol: 1})
-      expect(await json(firstFrames)).toEqual({type: 'E', value: {existing: [], protocol: 1}})
-      for (const chunk of chunks.slice(0, 2)) await writeFrame(first.stdin!, 'C', Buffer.from(chunk.hash, 'hex'), chunk.stored)
-      first.stdin!.end()
-      expect(await json(firstFrames)).toMatchObject({type: 'F', value: {error: {code: 'INTERRUPTED'}}})
-      expect(await drain(firstFrames)).toBe(0)
-      expect((await first).exitCode).toBe(130)
+      // Two chunks, then the sender goes away: nothing is created, the verified chunks are kept.
+      const first = recv()
+      await writeJsonFrame(first.child.stdin!, 'B', {snapshot: 'dev@streamed', protocol: 2, manifest})
+      expect(await json(first.frames)).toEqual({type: 'E', value: {existing: [], protocol: 2}})
+      for (const file of files.slice(0, 2)) await writeFrame(first.child.stdin!, 'C', Buffer.from(file.hash, 'hex'), file.stored)
+      first.child.stdin!.end()
+      expect(await json(first.frames)).toMatchObject({type: 'F', value: {error: {code: 'INTERRUPTED'}}})
+      expect(await drain(first.frames)).toBe(0)
+      expect((await first.child).exitCode).toBe(130)
       expect((await target.ok(['snapshot', 'list', '--json'])).json).toEqual([])
 
-      // The next push of that snapshot is told what is already there; a damaged chunk is refused by name.
-      const second = execa('node', [BIN, 'snapshot', 'recv', '--stdio'], {env: target.env(), reject: false, buffer: false})
-      const secondFrames = readFrames(second.stdout!)
-      await writeJsonFrame(second.stdin!, 'B', {snapshot: 'dev@streamed', protocol: 1})
-      const {value} = await json(secondFrames) as {value: {existing: string[]}}
-      expect(value.existing.sort()).toEqual(chunks.slice(0, 2).map((chunk) => chunk.hash).sort())
-      const damaged = Buffer.from(chunks[2].stored)
+      // The next transfer is told what is already there; a damaged chunk is refused by name.
+      const second = recv()
+      await writeJsonFrame(second.child.stdin!, 'B', {snapshot: 'dev@streamed', protocol: 2, manifest})
+      const {value} = await json(second.frames) as {value: {existing: string[]}}
+      expect(value.existing.sort()).toEqual(files.slice(0, 2).map((file) => file.hash).sort())
+      const damaged = Buffer.from(files[2].stored)
       damaged[damaged.length - 6] ^= 0xff
-      await writeFrame(second.stdin!, 'C', Buffer.from(chunks[2].hash, 'hex'), damaged)
-      expect(await json(secondFrames)).toMatchObject({type: 'F', value: {error: {code: 'CHECKSUM_MISMATCH', message: expect.stringContaining(chunks[2].hash)}}})
-      second.stdin!.end()
-      expect(await drain(secondFrames)).toBe(0)
-      expect((await second).exitCode).toBe(7)
+      await writeFrame(second.child.stdin!, 'C', Buffer.from(files[2].hash, 'hex'), damaged)
+      expect(await json(second.frames)).toMatchObject({type: 'F', value: {error: {code: 'CHECKSUM_MISMATCH', message: expect.stringContaining(files[2].hash)}}})
+      second.child.stdin!.end()
+      expect(await drain(second.frames)).toBe(0)
+      expect((await second.child).exitCode).toBe(7)
       expect((await target.ok(['snapshot', 'list', '--json'])).json).toEqual([])
+
+      // The last chunk, then done: the snapshot is there, with the content sent.
+      const third = recv()
+      await writeJsonFrame(third.child.stdin!, 'B', {snapshot: 'dev@streamed', protocol: 2, manifest})
+      expect(((await json(third.frames)).value as {existing: string[]}).existing).toHaveLength(2)
+      await writeFrame(third.child.stdin!, 'C', Buffer.from(files[2].hash, 'hex'), files[2].stored)
+      await writeJsonFrame(third.child.stdin!, 'D', {})
+      expect(await json(third.frames)).toMatchObject({type: 'R', value: {snapshot: 'dev@streamed', logicalBytes: 3 * 4096}})
+      third.child.stdin!.end()
+      await drain(third.frames)
+      expect((await third.child).exitCode).toBe(0)
+      const shown = await target.ok(['snapshot', 'show', 'dev@streamed', '--json'])
+      expect(shown.json.name).toBe('dev@streamed')
     } finally {
       await target.destroy()
     }
