@@ -86,35 +86,21 @@ export async function pushSnapshot(zenith: Zenith, options: PushOptions): Promis
       }
     }
 
-    const stats = {sentBytes: 0, changedBytes: 0, chunksSent: 0, chunksSkipped: 0}
-    const claimed = new Set<string>()
-    const pool = new TaskPool(TRANSFER_CONCURRENCY)
+    const sender = new ChunkSender(sink, remote.existing)
     const label = `Pushing ${record.name}`
     let done = 0
     const files: ManifestFile[] = []
     for await (const {content, hash} of chunksOf(folder, entries, chunkSize, files)) {
       done += content.length
-      if (remote.existing.has(hash) || claimed.has(hash)) {
-        stats.chunksSkipped++
-      } else {
-        claimed.add(hash)
-        await pool.run(async () => {
-          const stored = await compressChunk(content)
-          await sink.putChunk(hash, stored)
-          stats.sentBytes += stored.length
-          stats.changedBytes += content.length
-          stats.chunksSent++
-        })
-      }
-
+      await sender.offer(hash, content)
       options.onProgress({type: 'bytes', label, done, total: base.logicalBytes})
     }
 
-    await pool.drain()
+    await sender.drain()
     options.onProgress({type: 'bytes-end', label, done})
     const manifest: ArchiveManifest = newManifest(record.name, pgVersion, files, chunkSize)
-    await sink.commit(manifest, {sentBytes: stats.sentBytes})
-    return {...base, logicalBytes: manifest.totalBytes, ...stats, upToDate: false}
+    await sink.commit(manifest, {sentBytes: sender.stats.sentBytes})
+    return {...base, logicalBytes: manifest.totalBytes, ...sender.stats, upToDate: false}
   } finally {
     await sink.close()
   }
@@ -177,9 +163,7 @@ async function pushManifestFirst(sink: SnapshotSink, name: string, folder: strin
   const entries = await listDataDirectory(folder)
   const manifest = newManifest(name, await readPgVersion(folder), await hashFiles(folder, entries, CHUNK_SIZE, options.onProgress, `Reading ${name}`), CHUNK_SIZE)
   const {existing} = await sink.begin(name, manifest)
-  const stats = {sentBytes: 0, changedBytes: 0, chunksSent: 0, chunksSkipped: 0}
-  const claimed = new Set<string>()
-  const pool = new TaskPool(TRANSFER_CONCURRENCY)
+  const sender = new ChunkSender(sink, existing)
   const label = `Pushing ${name}`
   let done = 0
   for (const file of manifest.files) {
@@ -187,28 +171,50 @@ async function pushManifestFirst(sink: SnapshotSink, name: string, folder: strin
     let index = 0
     for await (const content of readChunks(path.join(folder, file.path), manifest.chunkSize)) {
       const hash = file.chunks[index++]
-      done += content.length
-      if (hash === undefined || existing.has(hash) || claimed.has(hash)) {
-        stats.chunksSkipped++
-      } else {
-        claimed.add(hash)
-        await pool.run(async () => {
-          const stored = await compressChunk(content)
-          await sink.putChunk(hash, stored)
-          stats.sentBytes += stored.length
-          stats.changedBytes += content.length
-          stats.chunksSent++
-        })
+      if (hash === undefined) {
+        throw new ZenithError('INCOMPLETE_OPERATION', `${file.path} grew while it was being pushed.`, 'Snapshots never change: check that nothing writes into the storage\'s snapshots folder, then push again.')
       }
 
+      done += content.length
+      await sender.offer(hash, content)
       options.onProgress({type: 'bytes', label, done, total: manifest.totalBytes})
     }
   }
 
-  await pool.drain()
+  await sender.drain()
   options.onProgress({type: 'bytes-end', label, done})
-  await sink.commit(manifest, {sentBytes: stats.sentBytes})
-  return {snapshot: name, to: sink.label, logicalBytes: manifest.totalBytes, ...stats, upToDate: false}
+  await sink.commit(manifest, {sentBytes: sender.stats.sentBytes})
+  return {snapshot: name, to: sink.label, logicalBytes: manifest.totalBytes, ...sender.stats, upToDate: false}
+}
+
+/** Sends the chunks a sink lacks, each once, compressed a few at a time; counts what it sent and skipped. */
+class ChunkSender {
+  readonly stats = {sentBytes: 0, changedBytes: 0, chunksSent: 0, chunksSkipped: 0}
+  private readonly claimed = new Set<string>()
+  private readonly pool = new TaskPool(TRANSFER_CONCURRENCY)
+
+  constructor(private readonly sink: SnapshotSink, private readonly existing: Set<string>) {}
+
+  /** Waits only while TRANSFER_CONCURRENCY chunks are being compressed or sent: memory stays bounded. */
+  async offer(hash: string, content: Buffer): Promise<void> {
+    if (this.existing.has(hash) || this.claimed.has(hash)) {
+      this.stats.chunksSkipped++
+      return
+    }
+
+    this.claimed.add(hash)
+    await this.pool.run(async () => {
+      const stored = await compressChunk(content)
+      await this.sink.putChunk(hash, stored)
+      this.stats.sentBytes += stored.length
+      this.stats.changedBytes += content.length
+      this.stats.chunksSent++
+    })
+  }
+
+  drain(): Promise<void> {
+    return this.pool.drain()
+  }
 }
 
 function countChunks(manifest: ArchiveManifest): number {

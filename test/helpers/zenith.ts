@@ -90,3 +90,15 @@ export class TestHome {
     }
   }
 }
+
+export const PGBENCH = '/usr/lib/postgresql/15/bin/pgbench'
+/** A digest of every row of pgbench_accounts, and their number: equal means the same data. */
+export const ACCOUNTS_CHECKSUM = `select md5(string_agg(t::text, ',' order by aid)) as sum, count(*)::int as n from pgbench_accounts t`
+
+/** In `home`: a pg `dev` with pgbench data (scale 1) and its snapshot `dev@fixture`. Returns the accounts digest. */
+export async function pgbenchFixture(home: TestHome): Promise<string> {
+  await home.ok(['pg', 'create', 'dev'])
+  await execa(PGBENCH, ['-i', '-s', '1', '-q', await home.url('dev')])
+  await home.ok(['snapshot', 'create', 'dev@fixture'])
+  return (await home.query<{sum: string}>('dev', ACCOUNTS_CHECKSUM))[0].sum
+}

@@ -7,11 +7,9 @@ import {DeleteObjectCommand, GetObjectCommand, ListObjectsCommand, PutObjectComm
 import {execa} from 'execa'
 
 import {S3_CREDENTIALS, S3Server} from '../helpers/s3.js'
-import {BIN, TestHome} from '../helpers/zenith.js'
+import {ACCOUNTS_CHECKSUM, BIN, TestHome, pgbenchFixture} from '../helpers/zenith.js'
 
-const PGBENCH = '/usr/lib/postgresql/15/bin/pgbench'
 const BUCKET = 'team'
-const ACCOUNTS_CHECKSUM = `select md5(string_agg(t::text, ',' order by aid)) as sum, count(*)::int as n from pgbench_accounts t`
 
 /**
  * Remote storages against real components: s3rver speaking S3 to the real SDK on 127.0.0.1, a
@@ -29,10 +27,7 @@ describe('remote storages', () => {
     await s3.createBucket(BUCKET)
     source = await TestHome.create(6200)
     env = {...S3_CREDENTIALS}
-    await source.ok(['pg', 'create', 'dev'])
-    await execa(PGBENCH, ['-i', '-s', '1', '-q', await source.url('dev')])
-    await source.ok(['snapshot', 'create', 'dev@fixture'])
-    sourceSum = (await source.query<{sum: string}>('dev', ACCOUNTS_CHECKSUM))[0].sum
+    sourceSum = await pgbenchFixture(source)
   }, 300_000)
 
   afterAll(async () => {

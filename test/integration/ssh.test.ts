@@ -3,10 +3,8 @@ import {execa} from 'execa'
 import {compressChunk, hashChunk, newManifest} from '../../src/remote/chunker.js'
 import {type Frame, readFrames, writeFrame, writeJsonFrame} from '../../src/transfer/frames.js'
 import {SshServer, sshdUnavailable} from '../helpers/sshd.js'
-import {BIN, TestHome} from '../helpers/zenith.js'
+import {ACCOUNTS_CHECKSUM, BIN, TestHome, pgbenchFixture} from '../helpers/zenith.js'
 
-const PGBENCH = '/usr/lib/postgresql/15/bin/pgbench'
-const ACCOUNTS_CHECKSUM = `select md5(string_agg(t::text, ',' order by aid)) as sum, count(*)::int as n from pgbench_accounts t`
 
 /**
  * Pushes and pulls between homes through a real OpenSSH server on 127.0.0.1 (the proposal's
@@ -27,10 +25,7 @@ describe('ssh remotes', () => {
 
     sshd = await SshServer.start()
     source = await TestHome.create(6500)
-    await source.ok(['pg', 'create', 'dev'])
-    await execa(PGBENCH, ['-i', '-s', '1', '-q', await source.url('dev')])
-    await source.ok(['snapshot', 'create', 'dev@fixture'])
-    sourceSum = (await source.query<{sum: string}>('dev', ACCOUNTS_CHECKSUM))[0].sum
+    sourceSum = await pgbenchFixture(source)
   }, 300_000)
 
   afterAll(async () => {
