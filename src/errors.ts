@@ -66,6 +66,18 @@ export class ExternalCommandError extends ZenithError {
   }
 }
 
+/** What another zenith reported, as `--json` and its transfer protocols carry it. */
+export interface ReportedError {
+  code: ErrorCode
+  message: string
+  hint?: string
+}
+
+/** An error another zenith reported, its message prefixed with where it came from. */
+export function reportedError(reported: ReportedError, from: string): ZenithError {
+  return new ZenithError(reported.code, `${from}: ${reported.message}`, reported.hint)
+}
+
 export function isZenithError(error: unknown, code?: ErrorCode): error is ZenithError {
   return error instanceof ZenithError && (code === undefined || error.code === code)
 }

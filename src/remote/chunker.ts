@@ -120,7 +120,8 @@ export function validateManifest(value: unknown): value is RemoteManifest {
     file.chunks.every((chunk) => /^[0-9a-f]{64}$/.test(chunk)))
 }
 
-function validPacks(packs: unknown): boolean {
+/** A `packs` map (pack id -> [sha256, offset, length] entries) as a manifest or pack-index.json holds it. */
+export function validPacks(packs: unknown): packs is Record<string, PackEntry[]> {
   if (!packs || typeof packs !== 'object') return false
   return Object.entries(packs).every(([id, entries]) => /^[0-9a-f]{64}$/.test(id) && Array.isArray(entries) &&
     (entries as unknown[]).every((entry) => Array.isArray(entry) && entry.length === 3 && /^[0-9a-f]{64}$/.test(String(entry[0])) &&

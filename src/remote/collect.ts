@@ -50,31 +50,38 @@ export async function destroyRemoteSnapshot(zenith: Zenith, options: {storage: s
   // after it is finished by running it again (the index still lists the name).
   await store.delete(manifestKey(name))
   const collected = await collectUnused(store)
-  const storedBytes = await storedSize(store)
   await updateIndex(store, (index) => {
     delete index.snapshots[name]
-    index.storedBytes = storedBytes
+    index.storedBytes = collected.storedBytes
   }, (index) => index.snapshots[name] === undefined)
-  return {name, storage: label, ...collected, storedBytes}
+  return {name, storage: label, ...collected}
 }
 
 /**
  * Deletes the packs (each index first, then the pack) and `chunks/` objects that no manifest
- * uses, unless a push is running (it may be about to name packs no manifest names yet).
+ * uses, unless a push is running (it may be about to name packs no manifest names yet). One
+ * listing of the storage serves the manifests, the packs, the chunk objects and the size of
+ * what is left.
  */
-export async function collectUnused(store: ObjectStore): Promise<Omit<RemoteDestroyResult, 'name' | 'storage' | 'storedBytes'>> {
+export async function collectUnused(store: ObjectStore): Promise<Omit<RemoteDestroyResult, 'name' | 'storage'>> {
   const nothing = {packsDeleted: 0, chunksDeleted: 0, freedBytes: 0}
   const lock = await RemoteLock.write(store, 'gc')
   try {
+    const objects: Array<{key: string; size: number}> = []
+    for await (const item of store.list('')) {
+      if (!item.key.startsWith(LOCKS_PREFIX)) objects.push(item)
+    }
+
+    const storedBytes = objects.reduce((sum, item) => sum + item.size, 0)
     const pushes = await lock.others('push')
     if (pushes.length > 0) {
       const [push] = pushes
-      return {...nothing, collected: false, notCollected: `a push is running (${push.host}, pid ${push.pid}, since ${push.startedAt}): unused packs are collected by the next destroy`}
+      return {...nothing, storedBytes, collected: false, notCollected: `a push is running (${push.host}, pid ${push.pid}, since ${push.startedAt}): unused packs are collected by the next destroy`}
     }
 
     const usedPacks = new Set<string>()
     const usedChunks = new Set<string>()
-    for await (const item of store.list('manifests/')) {
+    for (const item of objects) {
       const name = /^manifests\/(.+)\.json$/.exec(item.key)?.[1]
       if (!name) continue
       let manifest
@@ -82,7 +89,7 @@ export async function collectUnused(store: ObjectStore): Promise<Omit<RemoteDest
         manifest = await readManifest(store, name)
       } catch (error) {
         if (!isZenithError(error, 'ARCHIVE_INVALID')) throw error
-        return {...nothing, collected: false, notCollected: `the manifest of "${name}" is unreadable, so what it uses is unknown: nothing was collected`}
+        return {...nothing, storedBytes, collected: false, notCollected: `the manifest of "${name}" is unreadable, so what it uses is unknown: nothing was collected`}
       }
 
       if (!manifest) continue
@@ -101,23 +108,22 @@ export async function collectUnused(store: ObjectStore): Promise<Omit<RemoteDest
 
     const unused: Array<{keys: string[]; bytes: number; pack: boolean}> = []
     const packs = new Map<string, {keys: string[]; bytes: number}>()
-    for await (const item of store.list('packs/')) {
-      const match = /^packs\/([0-9a-f]{64})(\.idx)?$/.exec(item.key)
-      if (!match || usedPacks.has(match[1])) continue
-      const pack = packs.get(match[1]) ?? {keys: [], bytes: 0}
-      // The index before the pack: a push never trusts a pack without its index.
-      if (match[2]) pack.keys.unshift(item.key)
-      else pack.keys.push(item.key)
-      pack.bytes += item.size
-      packs.set(match[1], pack)
+    for (const item of objects) {
+      const pack = /^packs\/([0-9a-f]{64})(\.idx)?$/.exec(item.key)
+      if (pack && !usedPacks.has(pack[1])) {
+        const found = packs.get(pack[1]) ?? {keys: [], bytes: 0}
+        // The index before the pack: a push never trusts a pack without its index.
+        if (pack[2]) found.keys.unshift(item.key)
+        else found.keys.push(item.key)
+        found.bytes += item.size
+        packs.set(pack[1], found)
+      }
+
+      const chunk = /^chunks\/([0-9a-f]{64})$/.exec(item.key)
+      if (chunk && !usedChunks.has(chunk[1])) unused.push({keys: [chunkKey(chunk[1])], bytes: item.size, pack: false})
     }
 
     for (const pack of packs.values()) unused.push({...pack, pack: true})
-    for await (const item of store.list('chunks/')) {
-      const hash = item.key.slice('chunks/'.length)
-      if (/^[0-9a-f]{64}$/.test(hash) && !usedChunks.has(hash)) unused.push({keys: [chunkKey(hash)], bytes: item.size, pack: false})
-    }
-
     // pack-index.json first: it must not name packs that are gone (readers would skip them anyway).
     const combined = packs.size > 0 ? await readPacksIndex(store) : undefined
     if (combined) {
@@ -130,23 +136,15 @@ export async function collectUnused(store: ObjectStore): Promise<Omit<RemoteDest
         for (const key of unused[next++].keys) await store.delete(key)
       }
     }))
+    const freedBytes = unused.reduce((sum, item) => sum + item.bytes, 0)
     return {
       collected: true,
       packsDeleted: unused.filter((item) => item.pack).length,
       chunksDeleted: unused.filter((item) => !item.pack).length,
-      freedBytes: unused.reduce((sum, item) => sum + item.bytes, 0),
+      freedBytes,
+      storedBytes: storedBytes - freedBytes,
     }
   } finally {
     await lock.release()
   }
-}
-
-/** Bytes of everything the storage holds but locks. */
-async function storedSize(store: ObjectStore): Promise<number> {
-  let bytes = 0
-  for await (const item of store.list('')) {
-    if (!item.key.startsWith(LOCKS_PREFIX)) bytes += item.size
-  }
-
-  return bytes
 }

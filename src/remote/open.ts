@@ -7,7 +7,6 @@ import type {StorageRecord} from '../state/schema.js'
 import {DirObjectStore} from './dir-store.js'
 import type {ObjectStore} from './object-store.js'
 import {S3ObjectStore, type S3Options} from './s3-store.js'
-import {type SshTarget, parseSshUrl} from '../transfer/ssh.js'
 
 /** Where a push goes or a pull comes from: an object store (s3, dir), a `zenith snapshot recv`, or zenith on another host over ssh. */
 export type RemoteTarget =
@@ -132,6 +131,41 @@ export function dirPath(options: Record<string, string>): string {
   if (unknown.length > 0) throw new ZenithError('INVALID_ARGUMENT', `Unknown dir option${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}.`, 'A dir storage takes only -c path=/some/folder.')
   if (!options.path) throw new ZenithError('INVALID_ARGUMENT', 'A dir storage needs a folder.', 'Pass -c path=/some/folder (e.g. a mounted share).')
   return path.resolve(options.path)
+}
+
+/**
+ * `ssh://[user@]host[:port][/ZENITH_HOME][?zenith=COMMAND&storage=S]`: another host reached with
+ * the system's ssh client (its keys, agent, ~/.ssh/config and known_hosts), where zenith is
+ * installed (see transfer/ssh.ts). The path, when given, is that host's ZENITH_HOME;
+ * `zenith=` is the command that runs zenith there (default `zenith`, e.g.
+ * `zenith=/opt/zenith/bin/run.js`); `storage=` the local storage there that keeps the snapshot.
+ */
+export interface SshTarget {
+  kind: 'ssh'
+  user?: string
+  host: string
+  port?: number
+  home?: string
+  zenith: string[]
+  storage?: string
+  label: string
+}
+
+export function parseSshUrl(url: URL, text: string): SshTarget {
+  const user = decodeURIComponent(url.username)
+  const host = url.hostname.replace(/^\[|\]$/g, '')
+  // A leading "-" would be read by ssh as an option.
+  if (!host || host.startsWith('-') || user.startsWith('-') || url.password) {
+    throw new ZenithError('INVALID_ARGUMENT', `"${text}" is not a valid ssh URL.`, 'Use ssh://[user@]host[:port][/remote/zenith/home] (keys, not passwords, go in ~/.ssh).')
+  }
+
+  const home = decodeURIComponent(url.pathname)
+  const zenith = (url.searchParams.get('zenith') ?? 'zenith').trim().split(/\s+/)
+  return {
+    kind: 'ssh', user: user || undefined, host, port: url.port ? Number(url.port) : undefined,
+    home: home && home !== '/' ? home : undefined, zenith, storage: url.searchParams.get('storage') ?? undefined,
+    label: `ssh://${user ? `${user}@` : ''}${url.host}${home && home !== '/' ? home : ''}`,
+  }
 }
 
 function invalidUrl(text: string): ZenithError {

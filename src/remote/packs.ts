@@ -1,6 +1,6 @@
 import {createHash} from 'node:crypto'
 
-import type {PackEntry} from './chunker.js'
+import {type PackEntry, validPacks} from './chunker.js'
 import type {ObjectStore} from './object-store.js'
 
 /**
@@ -61,6 +61,16 @@ export interface PackCatalog {
   indexesRead: number
 }
 
+export function emptyCatalog(): PackCatalog {
+  return {locations: new Map(), packs: new Map(), indexesRead: 0}
+}
+
+/** Adds a pack's entries to a catalog (a later pack wins for a chunk stored twice). */
+export function addPack(catalog: PackCatalog, id: string, entries: PackEntry[]): void {
+  catalog.packs.set(id, entries)
+  for (const [hash, offset, length] of entries) catalog.locations.set(hash, {pack: id, offset, length})
+}
+
 /**
  * Where every chunk of every complete pack is: a pack counts only when both it and its index
  * are listed (the index is written after the pack; a pack that was deleted is not trusted).
@@ -77,11 +87,8 @@ export async function readPackIndexes(store: ObjectStore, concurrency = 16): Pro
     }
   })()])
 
-  const catalog: PackCatalog = {locations: new Map(), packs: new Map(), indexesRead: 0}
-  const add = (id: string, entries: PackEntry[]) => {
-    catalog.packs.set(id, entries)
-    for (const [hash, offset, length] of entries) catalog.locations.set(hash, {pack: id, offset, length})
-  }
+  const catalog = emptyCatalog()
+  const add = (id: string, entries: PackEntry[]) => addPack(catalog, id, entries)
 
   const complete = indexes.filter((id) => packs.has(id))
   const unknown = complete.filter((id) => {
@@ -114,10 +121,7 @@ export async function readPacksIndex(store: ObjectStore): Promise<PacksIndex | u
   if (!body) return undefined
   try {
     const index = JSON.parse(body.toString('utf8')) as PacksIndex
-    if (index.format !== PACKS_INDEX_FORMAT || !index.packs || typeof index.packs !== 'object') return undefined
-    const valid = Object.entries(index.packs).every(([id, entries]) => /^[0-9a-f]{64}$/.test(id) && Array.isArray(entries) &&
-      entries.every((entry) => Array.isArray(entry) && entry.length === 3 && /^[0-9a-f]{64}$/.test(String(entry[0])) &&
-        Number.isSafeInteger(entry[1]) && entry[1] >= 0 && Number.isSafeInteger(entry[2]) && entry[2] > 0))
+    const valid = index.format === PACKS_INDEX_FORMAT && validPacks(index.packs)
     return valid ? index : undefined
   } catch {
     return undefined
@@ -141,8 +145,6 @@ function parsePackIndex(body: Buffer | undefined, id: string): PackIndex | undef
  * about (PACK_UPLOADS + 1) packs.
  */
 export class PackWriter {
-  /** Chunks stored by this writer: their location in the packs it uploaded. */
-  readonly written = new Map<string, ChunkLocation>()
   /** The packs it uploaded (each with its index), with their entries. */
   readonly packs = new Map<string, PackEntry[]>()
   /** Bytes of pack indexes uploaded (the packs' bytes are what the caller added). */
@@ -154,6 +156,13 @@ export class PackWriter {
   private failure: {error: unknown} | undefined
 
   constructor(private readonly store: ObjectStore, private readonly limit = packBytes()) {}
+
+  /** Chunks stored by this writer: their location in the packs it uploaded. */
+  get written(): Map<string, ChunkLocation> {
+    const catalog = emptyCatalog()
+    for (const [id, entries] of this.packs) addPack(catalog, id, entries)
+    return catalog.locations
+  }
 
   async add(hash: string, stored: Buffer): Promise<void> {
     this.throwIfFailed()
@@ -185,7 +194,6 @@ export class PackWriter {
       const indexBody = Buffer.from(JSON.stringify(index))
       await this.store.put(packIndexKey(id), indexBody)
       this.indexBytes += indexBody.length
-      for (const [hash, offset, length] of entries) this.written.set(hash, {pack: id, offset, length})
       this.packs.set(id, entries)
     })().catch((error: unknown) => {
       this.failure ??= {error}

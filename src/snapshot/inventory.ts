@@ -1,5 +1,4 @@
 import type {Zenith} from '../context.js'
-import {storageRecord} from '../context.js'
 import {ZenithError} from '../errors.js'
 import {type PgInfo, showPg} from '../pg/lifecycle.js'
 import type {StorageRecord} from '../state/schema.js'
@@ -13,8 +12,8 @@ const isRemote = (record: StorageRecord) => record.type === 's3' || record.type 
  * A remote can also be named by URL (s3://, file://, ssh://), as for push and pull.
  */
 export async function listSnapshotsInStorage(zenith: Zenith, storage: string, options: {pg?: string} = {}): Promise<SnapshotInfo[]> {
-  const isUrl = /^[a-z][a-z0-9+.-]*:\/\//i.test(storage)
-  const record = isUrl ? undefined : storageRecord(await zenith.store.read(), storage)
+  // A name that is no local storage is a remote one or a URL: resolveRemote tells which (or that it is neither).
+  const record = (await zenith.store.read()).storages[storage]
   if (record && !isRemote(record)) {
     return (await listSnapshots(zenith, options)).filter((snapshot) => snapshot.storage === storage)
   }
@@ -51,9 +50,8 @@ export type StorageDestroyResult =
  * and the packs only it used; in a local storage, destroys the local snapshot if it lives there.
  */
 export async function destroySnapshotInStorage(zenith: Zenith, storage: string, ref: string, options: {force?: boolean} = {}): Promise<StorageDestroyResult> {
-  const isUrl = /^[a-z][a-z0-9+.-]*:\/\//i.test(storage)
   const data = await zenith.store.read()
-  const record = isUrl ? undefined : storageRecord(data, storage)
+  const record = data.storages[storage]
   if (record && !isRemote(record)) {
     const snapshot = resolveSnapshot(data, ref)
     if (snapshot.storage !== storage) {

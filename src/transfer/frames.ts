@@ -1,6 +1,6 @@
 import type {Readable, Writable} from 'node:stream'
 
-import {ZenithError, isZenithError} from '../errors.js'
+import {type ReportedError, ZenithError, isZenithError, reportedError} from '../errors.js'
 
 /**
  * The framing of zenith's stream protocol (pushes and pulls over ssh, where the two sides talk
@@ -97,9 +97,14 @@ export function protocolError(what: string): ZenithError {
     'Check that the same zenith version runs on both hosts, and that nothing (a login banner, a shell profile) prints to stdout on the remote host.')
 }
 
-/** An error as the other side receives it: an F frame's payload. */
-export function failurePayload(error: unknown): {error: {code: string; message: string; hint?: string}} {
+/** An error as the other side receives it: an F frame's payload (`hint` for an error that is not a ZenithError). */
+export function failurePayload(error: unknown, hint = 'Run it again.'): {error: ReportedError} {
   return {error: isZenithError(error)
     ? {code: error.code, message: error.message, hint: error.hint}
-    : {code: 'INVALID_ARGUMENT', message: error instanceof Error ? error.message : String(error), hint: 'Run it again.'}}
+    : {code: 'INVALID_ARGUMENT', message: error instanceof Error ? error.message : String(error), hint}}
+}
+
+/** The error an F frame carries, its message prefixed with who sent it. */
+export function frameFailure(frame: Frame, sender: string): ZenithError {
+  return reportedError(parseJsonFrame<{error: ReportedError}>(frame).error, sender)
 }

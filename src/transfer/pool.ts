@@ -1,3 +1,6 @@
+/** Chunks compressed (or, to a recv, uploaded) at once, and chunk requests of a pull in flight: bounded memory (N x chunk size). */
+export const TRANSFER_CONCURRENCY = 16
+
 /**
  * Runs at most `limit` tasks at once. `run` waits for a free slot, so a producer that reads a
  * file chunk by chunk never holds more than `limit` chunks in memory; the first failure stops

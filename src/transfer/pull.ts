@@ -14,9 +14,10 @@ import {parseSnapshotRef} from '../state/names.js'
 import type {SnapshotRecord} from '../state/schema.js'
 import {type ChunkSource, type DamagedChunk, assembleSnapshot, filesOfChunk} from './assemble.js'
 import {ChunkCache, reclaimCaches} from './chunk-cache.js'
-import {TRANSFER_CONCURRENCY} from './push.js'
+import {TRANSFER_CONCURRENCY} from './pool.js'
 import {receiveOverStream} from './recv-stream.js'
-import {type SshTarget, startSsh} from './ssh.js'
+import {startSsh} from './ssh.js'
+import type {SshTarget} from '../remote/open.js'
 
 export interface PullOptions {
   /** A storage name or a URL (s3://, file://, ssh://). */

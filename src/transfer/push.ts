@@ -11,14 +11,12 @@ import {CHUNK_SIZE, compressChunk, hashChunk, newManifest, readChunks, sameConte
 import {resolveRemote} from '../remote/open.js'
 import {readPgVersion} from '../snapshot/records.js'
 import {failurePayload, writeJsonFrame} from './frames.js'
-import {TaskPool} from './pool.js'
+import {TRANSFER_CONCURRENCY, TaskPool} from './pool.js'
 import {RecvSink} from './recv-client.js'
 import {SshSink, StreamSink} from './stream-sink.js'
 import type {SnapshotSink} from './sink.js'
 import {ObjectStoreSink} from './store-sink.js'
 
-/** Chunks compressed (or, to a recv, uploaded) at once, and chunk requests of a pull in flight: bounded memory (N x chunk size). */
-export const TRANSFER_CONCURRENCY = 16
 
 export interface PushOptions {
   snapshot: string

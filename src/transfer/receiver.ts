@@ -9,7 +9,7 @@ import {parseSnapshotRef} from '../state/names.js'
 import type {SnapshotRecord} from '../state/schema.js'
 import {type DamagedChunk, assembleSnapshot, chunkSizes, filesOfChunk} from './assemble.js'
 import {ChunkCache, reclaimCaches} from './chunk-cache.js'
-import {TRANSFER_CONCURRENCY} from './push.js'
+import {TRANSFER_CONCURRENCY} from './pool.js'
 
 export interface ReceiveResult {
   snapshot: SnapshotRecord

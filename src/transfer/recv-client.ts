@@ -1,7 +1,7 @@
 import http from 'node:http'
 
 import type {ArchiveManifest} from '../archive/manifest.js'
-import {type ErrorCode, ZenithError} from '../errors.js'
+import {type ReportedError, ZenithError, reportedError} from '../errors.js'
 import type {SnapshotSink} from './sink.js'
 
 /** A push to a `zenith snapshot recv` over HTTP: the token from its URL authorizes every request. */
@@ -65,8 +65,8 @@ function receiverError(status: number, body: Buffer, label: string): ZenithError
   }
 
   try {
-    const {error} = JSON.parse(body.toString('utf8')) as {error: {code: ErrorCode; message: string; hint?: string}}
-    return new ZenithError(error.code, `The receiver at ${label}: ${error.message}`, error.hint)
+    const {error} = JSON.parse(body.toString('utf8')) as {error: ReportedError}
+    return reportedError(error, `The receiver at ${label}`)
   } catch {
     return new ZenithError('SOURCE_UNREACHABLE', `The receiver at ${label} answered HTTP ${status}.`, 'Check the receiver\'s output for the reason.')
   }

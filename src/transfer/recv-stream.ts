@@ -2,8 +2,8 @@ import {createHash} from 'node:crypto'
 import type {Readable, Writable} from 'node:stream'
 
 import type {Zenith} from '../context.js'
-import {type ErrorCode, ZenithError} from '../errors.js'
-import {type Frame, STREAM_PROTOCOL, failurePayload, parseJsonFrame, protocolError, readFrames, writeJsonFrame} from './frames.js'
+import {ZenithError} from '../errors.js'
+import {type Frame, STREAM_PROTOCOL, failurePayload, frameFailure, parseJsonFrame, protocolError, readFrames, writeJsonFrame} from './frames.js'
 import {ChunkArrivals, type ReceiveResult, type ReceiverOptions, SnapshotReceiver} from './receiver.js'
 
 /**
@@ -36,10 +36,7 @@ export async function receiveOverStream(zenith: Zenith, options: ReceiverOptions
       throw new ZenithError('INTERRUPTED', 'The transfer stopped before it was complete; nothing was created.', 'Run it again: the chunks received so far are kept and not sent again.')
     }
 
-    if (next.value.type === 'F' && options.sender) {
-      const {error} = parseJsonFrame<{error: {code: ErrorCode; message: string; hint?: string}}>(next.value)
-      throw new ZenithError(error.code, `${options.sender}: ${error.message}`, error.hint)
-    }
+    if (next.value.type === 'F' && options.sender) throw frameFailure(next.value, options.sender)
 
     if (!types.includes(next.value.type)) throw protocolError(`expected a "${types.join('" or "')}" frame, got "${next.value.type}"`)
     return next.value

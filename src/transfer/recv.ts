@@ -5,6 +5,7 @@ import os from 'node:os'
 import type {Zenith} from '../context.js'
 import {ZenithError, isZenithError} from '../errors.js'
 import type {OnProgress} from '../progress.js'
+import {failurePayload} from './frames.js'
 import {type ReceiveResult, SnapshotReceiver} from './receiver.js'
 
 export interface ReceiveOptions {
@@ -79,9 +80,7 @@ export async function receiveSnapshot(zenith: Zenith, options: ReceiveOptions): 
     server.on('request', (request, response) => {
       handle(request, response).catch((error: unknown) => {
         // The pusher gets the error (with its code) and can retry; the receiver keeps waiting.
-        const failure = isZenithError(error)
-          ? {code: error.code, message: error.message, hint: error.hint}
-          : {code: 'INVALID_ARGUMENT', message: error instanceof Error ? error.message : String(error), hint: 'Push again.'}
+        const {error: failure} = failurePayload(error, 'Push again.')
         reply(response, isZenithError(error, 'NAME_TAKEN') ? 409 : 400, {error: failure})
         options.onProgress({type: 'step', message: `Refused a request: ${failure.message}`})
       })

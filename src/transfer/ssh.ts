@@ -1,42 +1,11 @@
 import {type ChildProcessWithoutNullStreams, spawn} from 'node:child_process'
 
-import {type ErrorCode, ZenithError, tail} from '../errors.js'
+import {type ReportedError, ZenithError, reportedError, tail} from '../errors.js'
+import type {SshTarget} from '../remote/open.js'
 
-/**
- * `ssh://[user@]host[:port][/ZENITH_HOME][?zenith=COMMAND&storage=S]`: another host reached with
- * the system's ssh client (its keys, agent, ~/.ssh/config and known_hosts), where zenith is
- * installed. A push runs `zenith snapshot recv --stdio` there, a pull `zenith snapshot push SNAP
- * --to -`; either way the snapshot goes through the connection as one stream (recv-stream.ts). The path, when given, is that host's ZENITH_HOME;
- * `zenith=` is the command that runs zenith there (default `zenith`, e.g.
- * `zenith=/opt/zenith/bin/run.js`); `storage=` the local storage there that keeps the snapshot.
- */
-export interface SshTarget {
-  kind: 'ssh'
-  user?: string
-  host: string
-  port?: number
-  home?: string
-  zenith: string[]
-  storage?: string
-  label: string
-}
-
-export function parseSshUrl(url: URL, text: string): SshTarget {
-  const user = decodeURIComponent(url.username)
-  const host = url.hostname.replace(/^\[|\]$/g, '')
-  // A leading "-" would be read by ssh as an option.
-  if (!host || host.startsWith('-') || user.startsWith('-') || url.password) {
-    throw new ZenithError('INVALID_ARGUMENT', `"${text}" is not a valid ssh URL.`, 'Use ssh://[user@]host[:port][/remote/zenith/home] (keys, not passwords, go in ~/.ssh).')
-  }
-
-  const home = decodeURIComponent(url.pathname)
-  const zenith = (url.searchParams.get('zenith') ?? 'zenith').trim().split(/\s+/)
-  return {
-    kind: 'ssh', user: user || undefined, host, port: url.port ? Number(url.port) : undefined,
-    home: home && home !== '/' ? home : undefined, zenith, storage: url.searchParams.get('storage') ?? undefined,
-    label: `ssh://${user ? `${user}@` : ''}${url.host}${home && home !== '/' ? home : ''}`,
-  }
-}
+// zenith on another host, over the system's ssh client (its keys, agent, ~/.ssh/config and
+// known_hosts): a push runs `zenith snapshot recv --stdio` there, a pull `zenith snapshot push
+// SNAP --to -`; either way the snapshot goes through the connection as one stream (recv-stream.ts).
 
 /**
  * The ssh command line that runs `zenith ARGS` on the target. $ZENITH_SSH_COMMAND replaces `ssh`
@@ -110,8 +79,8 @@ export async function runRemoteJson<T>(target: SshTarget, zenithArgs: string[]):
     throw failure
   }
 
-  const reported = (parsed as {error?: {code: ErrorCode; message: string; hint?: string}} | null)?.error
-  if (reported?.code) throw new ZenithError(reported.code, `${target.label}: ${reported.message}`, reported.hint)
+  const reported = (parsed as {error?: ReportedError} | null)?.error
+  if (reported?.code) throw reportedError(reported, target.label)
   return parsed as T
 }
 

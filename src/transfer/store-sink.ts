@@ -3,7 +3,7 @@ import type {PackEntry, RemoteManifest} from '../remote/chunker.js'
 import {manifestKey, readManifest, summary, updateIndex} from '../remote/layout.js'
 import {type RemoteLock, lockForPush} from '../remote/locks.js'
 import type {ObjectStore} from '../remote/object-store.js'
-import {type PackCatalog, PackWriter, readPackIndexes, writePacksIndex} from '../remote/packs.js'
+import {type PackCatalog, PackWriter, addPack, emptyCatalog, readPackIndexes, writePacksIndex} from '../remote/packs.js'
 import type {SnapshotSink} from './sink.js'
 
 /**
@@ -11,7 +11,7 @@ import type {SnapshotSink} from './sink.js'
  * one per chunk); the manifest records where each of its chunks is.
  */
 export class ObjectStoreSink implements SnapshotSink {
-  private catalog: PackCatalog = {locations: new Map(), packs: new Map(), indexesRead: 0}
+  private catalog: PackCatalog = emptyCatalog()
   private readonly writer: PackWriter
   private lock?: RemoteLock
 
@@ -40,6 +40,7 @@ export class ObjectStoreSink implements SnapshotSink {
 
   async commit(manifest: ArchiveManifest, stats: {sentBytes: number}): Promise<void> {
     await this.writer.finish()
+    for (const [id, entries] of this.writer.packs) addPack(this.catalog, id, entries)
     const packs: Record<string, PackEntry[]> = {}
     const listed = new Set<string>()
     for (const file of manifest.files) {
@@ -47,7 +48,7 @@ export class ObjectStoreSink implements SnapshotSink {
         if (listed.has(hash)) continue
         listed.add(hash)
         // Not in a pack: a chunks/<sha256> object of the older layout.
-        const where = this.writer.written.get(hash) ?? this.catalog.locations.get(hash)
+        const where = this.catalog.locations.get(hash)
         if (where) (packs[where.pack] ??= []).push([hash, where.offset, where.length])
       }
     }
@@ -61,7 +62,7 @@ export class ObjectStoreSink implements SnapshotSink {
     }, (index) => index.snapshots[manifest.snapshot]?.createdAt === manifest.createdAt)
     // The next push reads one object instead of an index per pack.
     if (this.writer.packs.size > 0 || this.catalog.indexesRead > 0) {
-      await writePacksIndex(this.store, new Map([...this.catalog.packs, ...this.writer.packs]))
+      await writePacksIndex(this.store, this.catalog.packs)
     }
   }
 

@@ -1,10 +1,11 @@
 import type {Readable, Writable} from 'node:stream'
 
 import type {ArchiveManifest} from '../archive/manifest.js'
-import {type ErrorCode, ZenithError} from '../errors.js'
-import {type Frame, STREAM_PROTOCOL, parseJsonFrame, protocolError, readFrames, writeFrame, writeJsonFrame} from './frames.js'
+import type {ZenithError} from '../errors.js'
+import {type Frame, STREAM_PROTOCOL, frameFailure, parseJsonFrame, protocolError, readFrames, writeFrame, writeJsonFrame} from './frames.js'
 import type {SnapshotSink} from './sink.js'
-import {type SshSession, type SshTarget, startSsh} from './ssh.js'
+import type {SshTarget} from '../remote/open.js'
+import {type SshSession, startSsh} from './ssh.js'
 
 /**
  * The pushing end of the stream protocol (recv-stream.ts) over any pair of streams: the whole
@@ -50,7 +51,7 @@ export class StreamSink implements SnapshotSink {
   private async reply<T>(type: string): Promise<T> {
     const next = await this.frames.next()
     if (next.done) throw await this.gone()
-    if (next.value.type === 'F') throw this.remoteError(next.value)
+    if (next.value.type === 'F') throw frameFailure(next.value, this.label)
     if (next.value.type !== type) throw protocolError(`expected a "${type}" frame, got "${next.value.type}"`)
     return parseJsonFrame<T>(next.value)
   }
@@ -60,13 +61,8 @@ export class StreamSink implements SnapshotSink {
     for (;;) {
       const next = await this.frames.next().catch(() => ({done: true as const, value: undefined}))
       if (next.done) return this.gone()
-      if (next.value.type === 'F') return this.remoteError(next.value)
+      if (next.value.type === 'F') return frameFailure(next.value, this.label)
     }
-  }
-
-  private remoteError(frame: Frame): ZenithError {
-    const {error} = parseJsonFrame<{error: {code: ErrorCode; message: string; hint?: string}}>(frame)
-    return new ZenithError(error.code, `${this.label}: ${error.message}`, error.hint)
   }
 }
 
