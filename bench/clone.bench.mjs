@@ -3,12 +3,11 @@
 // baselines a developer would otherwise use: `pg_ctl start` alone, `CREATE DATABASE ... TEMPLATE`
 // and `cp -a --reflink=never`. Needs root (loop mount) and a built dist/.
 //   node bench/clone.bench.mjs [--scales 20,100] [--runs 3]
-import {mkdtemp, rm, chmod, mkdir} from 'node:fs/promises'
-import os from 'node:os'
+import {rm, mkdir} from 'node:fs/promises'
 import path from 'node:path'
 import {execa} from 'execa'
 
-import {median, option, timed, zenithIn} from './lib.mjs'
+import {median, option, timed, workFolder, zenithIn} from './lib.mjs'
 
 const pgBin = '/usr/lib/postgresql/15/bin'
 const scales = option('--scales', '20,100').split(',').map(Number)
@@ -19,8 +18,7 @@ if (process.getuid?.() !== 0) {
   process.exit(0)
 }
 
-const base = await mkdtemp(path.join(os.tmpdir(), 'zenith-bench-clone-'))
-await chmod(base, 0o755)
+const base = await workFolder('clone')
 const image = path.join(base, 'btrfs.img')
 const mnt = path.join(base, 'mnt')
 const home = path.join(base, 'home')

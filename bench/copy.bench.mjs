@@ -2,17 +2,15 @@
 // The plain-copy fallback (ext4, the machine's own disk): `snapshot create` of a stopped pg and
 // a full-copy `pg create --snapshot` versus `cp -a --reflink=never` (+ sync) of the same data directory.
 //   node bench/copy.bench.mjs [--scale 20] [--runs 3]
-import {mkdtemp, rm, chmod} from 'node:fs/promises'
-import os from 'node:os'
+import {rm} from 'node:fs/promises'
 import path from 'node:path'
 import {execa} from 'execa'
 
-import {median, option, timed, zenithIn} from './lib.mjs'
+import {median, option, timed, workFolder, zenithIn} from './lib.mjs'
 
 const scale = Number(option('--scale', '20'))
 const runs = Number(option('--runs', '3'))
-const base = await mkdtemp(path.join(os.tmpdir(), 'zenith-bench-copy-'))
-await chmod(base, 0o755)
+const base = await workFolder('copy')
 const env = {ZENITH_HOME: path.join(base, 'home'), ZENITH_FIRST_PORT: '7200'}
 const zenith = zenithIn(env)
 

@@ -1,4 +1,6 @@
 // Shared by the benchmarks: timing, medians, options, the built CLI in a given home.
+import {chmod, mkdtemp} from 'node:fs/promises'
+import os from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {execa} from 'execa'
@@ -26,4 +28,11 @@ export function option(name, fallback) {
 /** Runs the built `zenith` with the given environment (ZENITH_HOME, ZENITH_FIRST_PORT). */
 export function zenithIn(env) {
   return (...argv) => execa('node', [bin, ...argv], {env: {...process.env, ...env}, stdin: 'ignore'})
+}
+
+/** A fresh folder under the system's temp folder that the postgres OS user can traverse (when we are root). */
+export async function workFolder(name, mode = 0o755) {
+  const folder = await mkdtemp(path.join(os.tmpdir(), `zenith-bench-${name}-`))
+  await chmod(folder, mode)
+  return folder
 }

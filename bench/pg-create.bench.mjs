@@ -6,11 +6,14 @@
 // Alternating rounds in one run, medians, ratio. Then `zenith --version` start-up (median of 10).
 // Needs the built CLI (npx tsc -p tsconfig.build.json && npx oclif manifest) and PostgreSQL 15.
 //   node bench/run.mjs pg-create [-- --runs 5]
-import {chmod, chown, mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {chown, mkdir, rm, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
+
 import {execa} from 'execa'
+
+import {workFolder} from './lib.mjs'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const bin = path.join(root, 'bin', 'run.js')
@@ -25,8 +28,7 @@ const isRoot = process.getuid?.() === 0
 const postgresUser = isRoot ? await idOf('postgres') : undefined
 const asPostgres = (command, argv) => (isRoot ? ['runuser', ['-u', 'postgres', '--', command, ...argv]] : [command, argv])
 
-const base = await mkdtemp(path.join(os.tmpdir(), 'zenith-bench-create-'))
-await chmod(base, 0o755)
+const base = await workFolder('create')
 const env = {...process.env, ZENITH_HOME: path.join(base, 'home'), ZENITH_FIRST_PORT: String(ZENITH_PORT)}
 const zenith = (...argv) => execa('node', [bin, ...argv], {env, stdin: 'ignore'})
 const seconds = async (work) => {

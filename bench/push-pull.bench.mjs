@@ -5,13 +5,12 @@
 // Needs the built CLI (dist/), postgres 15 and s3rver (a devDependency).
 import {spawn, execFileSync} from 'node:child_process'
 import {createWriteStream} from 'node:fs'
-import {chmod, mkdtemp, readdir, rm} from 'node:fs/promises'
-import os from 'node:os'
+import {readdir, rm} from 'node:fs/promises'
 import path from 'node:path'
 import {pipeline} from 'node:stream/promises'
 import {fileURLToPath} from 'node:url'
 
-import {median, option} from './lib.mjs'
+import {median, option, workFolder} from './lib.mjs'
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
 const {CreateBucketCommand, GetObjectCommand, ListObjectsCommand, S3Client} = await import('@aws-sdk/client-s3')
@@ -24,9 +23,7 @@ const scale = Number(option('--scale', 10))
 const runs = Number(option('--runs', 3))
 const credentials = {AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1'}
 
-const work = await mkdtemp(path.join(os.tmpdir(), 'zenith-bench-push-'))
-// The OS user postgres runs as (when we are root) must traverse into the homes.
-await chmod(work, 0o711)
+const work = await workFolder('push', 0o711)
 const server = await startS3rver(path.join(work, 's3'))
 const endpoint = `http://127.0.0.1:${server.port}`
 const client = new S3Client({endpoint, region: 'us-east-1', forcePathStyle: true, credentials: {accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER'},

@@ -5,13 +5,12 @@
 // HOST 'cat > FILE'` and `ssh HOST cat FILE > FILE`.
 //   node bench/run.mjs ssh -- [--scale 10] [--runs 3]
 import {spawn} from 'node:child_process'
-import {chmod, mkdir, mkdtemp, readFile, readdir, rm, writeFile} from 'node:fs/promises'
+import {mkdir, readFile, readdir, rm, writeFile} from 'node:fs/promises'
 import net from 'node:net'
-import os from 'node:os'
 import path from 'node:path'
 import {execa} from 'execa'
 
-import {bin, median, option, timed, zenithIn} from './lib.mjs'
+import {bin, median, option, timed, workFolder, zenithIn} from './lib.mjs'
 
 const scale = Number(option('--scale', '10'))
 const runs = Number(option('--runs', '3'))
@@ -20,8 +19,7 @@ if (process.getuid?.() !== 0) {
   process.exit(0)
 }
 
-const base = await mkdtemp(path.join(os.tmpdir(), 'zenith-bench-ssh-'))
-await chmod(base, 0o755)
+const base = await workFolder('ssh')
 const keys = path.join(base, 'keys')
 await mkdir(keys)
 for (const key of ['host', 'client']) await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(keys, key)])

@@ -67,6 +67,15 @@ describe('remote storages', () => {
     return chunks
   }
 
+  /** An s3:// URL of a prefix of the test bucket, naming the server it is on. */
+  const s3Url = (prefix: string) => `s3://${BUCKET}/${prefix}?endpoint=${encodeURIComponent(s3.endpoint)}`
+
+  /** A pg made from `snapshot` in `home` holds the source's accounts. */
+  const expectSourceAccounts = async (home: TestHome, snapshot: string): Promise<void> => {
+    await home.ok(['pg', 'create', 'copy', '--snapshot', snapshot])
+    expect((await home.query<{sum: string}>('copy', ACCOUNTS_CHECKSUM))[0].sum).toBe(sourceSum)
+  }
+
   /** Pulls into a fresh home, starts a pg on the snapshot and checks the accounts table. */
   const pullAndCheck = async (firstPort: number, from: string, snapshot: string): Promise<TestHome> => {
     const target = await TestHome.create(firstPort)
@@ -115,7 +124,7 @@ describe('remote storages', () => {
       expect(listed.json.snapshots).toEqual(['dev@fixture'])
       expect(listed.json.usedBytes).toBeGreaterThan(0)
 
-      const target = await pullAndCheck(6210, `s3://${BUCKET}/snaps?endpoint=${encodeURIComponent(s3.endpoint)}`, 'dev@fixture')
+      const target = await pullAndCheck(6210, s3Url('snaps'), 'dev@fixture')
       await target.destroy()
     })
 
@@ -169,7 +178,7 @@ describe('remote storages', () => {
         damaged.fill(0x55, offset + Math.floor(length / 2), offset + length)
 
         await s3.client().send(new PutObjectCommand({Bucket: BUCKET, Key: key, Body: damaged}))
-        const from = `s3://${BUCKET}/snaps?endpoint=${encodeURIComponent(s3.endpoint)}`
+        const from = s3Url('snaps')
         const bad = await target.run(['snapshot', 'pull', '--from', from, 'dev@fixture', '--json'], {env})
         expect(bad.exitCode).toBe(7)
         expect(bad.json.error.code).toBe('CHECKSUM_MISMATCH')
@@ -194,8 +203,7 @@ describe('remote storages', () => {
         expect(resumed.json.chunksCached).toBeGreaterThan(0)
         expect(resumed.json.chunksFetched).toBe(1)
         expect(await readdir(path.join(target.home, 'cache')).catch(() => [])).toEqual([])
-        await target.ok(['pg', 'create', 'copy', '--snapshot', 'dev@fixture'])
-        expect((await target.query<{sum: string}>('copy', ACCOUNTS_CHECKSUM))[0].sum).toBe(sourceSum)
+        await expectSourceAccounts(target, 'dev@fixture')
       } finally {
         await target.destroy()
       }
@@ -204,7 +212,7 @@ describe('remote storages', () => {
     test('two pulls of the same snapshot into one home at once (--as): both complete, neither breaks the other', async () => {
       const target = await TestHome.create(6260)
       try {
-        const from = `s3://${BUCKET}/snaps?endpoint=${encodeURIComponent(s3.endpoint)}`
+        const from = s3Url('snaps')
         const [first, second] = await Promise.all(['first@fixture', 'second@fixture'].map((name) =>
           target.run(['snapshot', 'pull', '--from', from, 'dev@fixture', '--as', name, '--json'], {env})))
         expect([first.exitCode, second.exitCode]).toEqual([0, 0])
@@ -216,8 +224,7 @@ describe('remote storages', () => {
         const base = path.join(target.home, 'storages', 'local', 'snapshots')
         const folders = (await readdir(base)).sort()
         expect(await treeDigest(path.join(base, folders[0]))).toEqual(await treeDigest(path.join(base, folders[1])))
-        await target.ok(['pg', 'create', 'copy', '--snapshot', 'second@fixture'])
-        expect((await target.query<{sum: string}>('copy', ACCOUNTS_CHECKSUM))[0].sum).toBe(sourceSum)
+        await expectSourceAccounts(target, 'second@fixture')
       } finally {
         await target.destroy()
       }
@@ -226,7 +233,7 @@ describe('remote storages', () => {
     test('a killed pull leaves nothing visible; the re-run adopts its verified chunks and fetches only the rest', async () => {
       const target = await TestHome.create(6270)
       try {
-        const from = `s3://${BUCKET}/snaps?endpoint=${encodeURIComponent(s3.endpoint)}`
+        const from = s3Url('snaps')
         const child = execa('node', [BIN, 'snapshot', 'pull', '--from', from, 'dev@fixture'], {env: target.env(env), reject: false})
         const cacheRoot = path.join(target.home, 'cache')
         const packBytes = async () => {
@@ -263,8 +270,7 @@ describe('remote storages', () => {
           await (await s3.client().send(new GetObjectCommand({Bucket: BUCKET, Key: 'snaps/manifests/dev@fixture.json'}))).Body!.transformToString(),
         ).files.flatMap((file: {chunks: string[]}) => file.chunks)).size)
         expect(await readdir(cacheRoot)).toEqual([])
-        await target.ok(['pg', 'create', 'copy', '--snapshot', 'dev@fixture'])
-        expect((await target.query<{sum: string}>('copy', ACCOUNTS_CHECKSUM))[0].sum).toBe(sourceSum)
+        await expectSourceAccounts(target, 'dev@fixture')
       } finally {
         await target.destroy()
       }
@@ -292,7 +298,7 @@ describe('remote storages', () => {
       expect(resumed.json.chunksSent).toBe([...distinct].filter((hash) => !before.has(hash)).length)
       expect(resumed.json.chunksSent).toBeLessThan(distinct.size)
 
-      const target = await pullAndCheck(6290, `s3://${BUCKET}/${prefix}?endpoint=${encodeURIComponent(s3.endpoint)}`, 'dev@fixture')
+      const target = await pullAndCheck(6290, s3Url(prefix), 'dev@fixture')
       await target.destroy()
     })
 
@@ -327,7 +333,7 @@ describe('remote storages', () => {
       const shown = (await source.ok(['storage', 'show', 'gctank', '--json'], {env})).json
       expect(shown.snapshots).toEqual(['dev@fixture'])
       expect(shown.usedBytes).toBeLessThan(usedBefore)
-      const url = `s3://${BUCKET}/${prefix}?endpoint=${encodeURIComponent(s3.endpoint)}`
+      const url = s3Url(prefix)
       expect((await source.ok(['snapshot', 'list', '--storage', url, '--json'], {env})).json.map((item: {name: string}) => item.name)).toEqual(['dev@fixture'])
 
       const target = await pullAndCheck(6400, url, 'dev@fixture')
@@ -343,7 +349,7 @@ describe('remote storages', () => {
 
     test('a running push keeps a destroy from collecting, and a push waits for a collection to end', async () => {
       const prefix = 'locked'
-      const url = `s3://${BUCKET}/${prefix}?endpoint=${encodeURIComponent(s3.endpoint)}`
+      const url = s3Url(prefix)
       await source.ok(['snapshot', 'push', 'dev@fixture', '--to', url], {env})
       await source.ok(['snapshot', 'push', 'dev@changed', '--to', url], {env})
       const packs = await listKeys(`${prefix}/packs/`)
@@ -471,8 +477,7 @@ describe('remote storages', () => {
         expect(String(done.stdout)).toContain('Received dev@fixture')
         expect(await readdir(path.join(target.home, 'cache')).catch(() => [])).toEqual([])
 
-        await target.ok(['pg', 'create', 'copy', '--snapshot', 'dev@fixture'])
-        expect((await target.query<{sum: string}>('copy', ACCOUNTS_CHECKSUM))[0].sum).toBe(sourceSum)
+        await expectSourceAccounts(target, 'dev@fixture')
       } finally {
         await target.destroy()
       }
@@ -482,7 +487,7 @@ describe('remote storages', () => {
   test('pulled snapshot folders are byte-identical to the source (sha256 of every file)', async () => {
     const target = await TestHome.create(6250)
     try {
-      await target.ok(['snapshot', 'pull', '--from', `s3://${BUCKET}/snaps?endpoint=${encodeURIComponent(s3.endpoint)}`, 'dev@changed'], {env})
+      await target.ok(['snapshot', 'pull', '--from', s3Url('snaps'), 'dev@changed'], {env})
       const folderOf = async (home: TestHome) => {
         const base = path.join(home.home, 'storages', 'local', 'snapshots')
         const name = (await readdir(base)).find((entry) => entry.startsWith('dev@changed'))!
