@@ -106,10 +106,8 @@ export async function startCluster(cluster: Cluster, timeoutSeconds = 600): Prom
   await prepareSocketDir(cluster)
   await prepareLogFile(cluster)
   await waitForLeftoverProcesses(cluster.dataDir)
-  // postgres removes a lock file whose pid is gone, but not one whose pid is an unreaped zombie
-  // (a killed postmaster in a container whose PID 1 does not reap): it would refuse to start.
-  // The postmaster is known dead and no process works in the directory any more.
-  if ((await clusterStatus(cluster.dataDir)).status === 'crashed') await rm(path.join(cluster.dataDir, 'postmaster.pid'), {force: true})
+  const state = await clusterStatus(cluster.dataDir)
+  if (state.status === 'crashed') await removeStaleLocks(cluster, state.pid)
   await writeZenithConf(cluster)
   const args = ['start', '-D', cluster.dataDir, '-l', cluster.logFile, '-w', '-t', String(timeoutSeconds), '-s']
   const [command, fullArgs] = asUser(cluster.osUser, cluster.binaries.path('pg_ctl'), args)
@@ -143,6 +141,19 @@ export async function stopCluster(cluster: Pick<Cluster, 'dataDir' | 'osUser' | 
   if (result.exitCode !== 0 && (await clusterStatus(cluster.dataDir)).status === 'running') {
     throw new ExternalCommandError('pg_ctl', args, tail(result.stderr), result.exitCode)
   }
+}
+
+/**
+ * postgres removes a lock file whose pid is gone, but not one whose pid is an unreaped zombie (a
+ * killed postmaster in a container whose PID 1 does not reap): it would refuse to start. Both of
+ * its lock files go, the data directory's and the socket's, the latter only while it still names
+ * that dead postmaster (another server may have taken the port since).
+ */
+async function removeStaleLocks(cluster: Cluster, deadPid: number | undefined): Promise<void> {
+  await rm(path.join(cluster.dataDir, 'postmaster.pid'), {force: true})
+  const socketLock = path.join(cluster.socketDir, `.s.PGSQL.${cluster.port}.lock`)
+  const holder = Number((await readFile(socketLock, 'utf8').catch(() => '')).split('\n')[0])
+  if (deadPid !== undefined && holder === deadPid) await rm(socketLock, {force: true})
 }
 
 /** Read from the real process, not from the store: postmaster.pid and whether its pid lives. */
