@@ -1,4 +1,4 @@
-import {randomBytes} from 'node:crypto'
+import {createHash, createHmac, pbkdf2Sync, randomBytes} from 'node:crypto'
 import {appendFile, chmod, lstat, mkdir, open, readFile, readdir, readlink, rm, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
@@ -119,19 +119,50 @@ export async function startCluster(cluster: Cluster, timeoutSeconds = 600): Prom
   }
 }
 
-/** Sets the `postgres` role's password over the trusted unix socket (data imported from elsewhere). */
-export async function setSuperuserPassword(cluster: Cluster, password: string): Promise<void> {
+/**
+ * Sets the `postgres` role's password over the trusted unix socket (data imported from
+ * elsewhere). The server gets a SCRAM verifier computed here, never the password, and the
+ * session turns statement logging off first: a pg made with `--set log_statement=all` must not
+ * write its secret to the log. A server still starting up (a start that a killed command left
+ * running) is waited for up to `waitSeconds`.
+ */
+export async function setSuperuserPassword(cluster: Cluster, password: string, waitSeconds = 0): Promise<void> {
   const {default: pg} = await import('pg')
-  const client = new pg.Client({host: cluster.socketDir, port: cluster.port, user: 'postgres', database: 'template1'})
-  try {
-    await client.connect()
-    await client.query(`alter role postgres with login password '${password.replaceAll("'", "''")}'`)
-  } catch (error) {
-    throw new ZenithError('PG_START_FAILED', `postgres started on ${cluster.dataDir}, but zenith could not set the password of the role "postgres": ${(error as Error).message}`,
-      'The data has no usable "postgres" superuser role; connect with `zenith pg psql` as another role and create it.')
-  } finally {
-    await client.end().catch(() => undefined)
+  const deadline = Date.now() + waitSeconds * 1000
+  for (;;) {
+    const client = new pg.Client({host: cluster.socketDir, port: cluster.port, user: 'postgres', database: 'template1'})
+    try {
+      await client.connect()
+      await client.query("set log_statement = 'none'; set log_min_duration_statement = -1; set log_min_error_statement = 'panic'")
+      await client.query(`alter role postgres with login password '${scramVerifier(password)}'`)
+      return
+    } catch (error) {
+      const code = (error as {code?: string}).code
+      const notYet = code === '57P03' || code === 'ECONNREFUSED' || code === 'ENOENT'
+      if (notYet && Date.now() < deadline) {
+        await sleep(100)
+        continue
+      }
+
+      throw new ZenithError('PG_START_FAILED', `postgres started on ${cluster.dataDir}, but zenith could not set the password of the role "postgres": ${(error as Error).message}`,
+        'The data has no usable "postgres" superuser role; connect with `zenith pg psql` as another role and create it.')
+    } finally {
+      await client.end().catch(() => undefined)
+    }
   }
+}
+
+/**
+ * The SCRAM-SHA-256 verifier postgres stores for a password (RFC 5802/7677, as libpq's
+ * PQencryptPasswordConn makes it): `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`.
+ * Written by hand because neither pg nor node ships it; 4096 iterations is postgres' default.
+ */
+export function scramVerifier(password: string, salt = randomBytes(16), iterations = 4096): string {
+  const salted = pbkdf2Sync(password.normalize('NFKC'), salt, iterations, 32, 'sha256')
+  const hmac = (key: Buffer, text: string) => createHmac('sha256', key).update(text).digest()
+  const storedKey = createHash('sha256').update(hmac(salted, 'Client Key')).digest()
+  const serverKey = hmac(salted, 'Server Key')
+  return `SCRAM-SHA-256$${iterations}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`
 }
 
 export async function stopCluster(cluster: Pick<Cluster, 'dataDir' | 'osUser' | 'binaries'>, mode: 'smart' | 'fast' | 'immediate' = 'fast'): Promise<void> {

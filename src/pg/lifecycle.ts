@@ -12,7 +12,7 @@ import type {PgRecord, StoreData} from '../state/schema.js'
 import {findPgBinaries} from './binaries.js'
 import {type Cluster, type ClusterStatus, clusterStatus, initCluster, setSuperuserPassword, startCluster, stopCluster, validateSetting} from './cluster.js'
 import {type OsUser, giveTo, pgOsUser} from './os-user.js'
-import {allocatePort, checkPortFree, isPortFree} from './ports.js'
+import {allocatePort, checkPortFree, isPortFree, validatePort} from './ports.js'
 
 export type PgStatus = ClusterStatus | 'creating' | 'busy'
 
@@ -40,6 +40,11 @@ export interface CreatePgOptions {
   settings?: string[]
   start?: boolean
   onProgress?: OnProgress
+  /**
+   * The snapshot the new pg is made from, recorded from the start: a `snapshot destroy` during
+   * the copy sees the pg that depends on it.
+   */
+  origin?: PgRecord['origin']
   /** Fills the new, empty volume instead of initdb (used by clones of snapshots). */
   fill?: (target: {storage: string; volume: string; dataDir: string}) => Promise<{pgVersion: number; origin: PgRecord['origin']; password?: string}>
 }
@@ -63,7 +68,7 @@ export async function createPg(zenith: Zenith, options: CreatePgOptions = {}): P
     const pg: PgRecord = {
       name, storage: storage.name, volume: name, port, role: 'primary', osUser: osUser?.name,
       password: randomBytes(18).toString('base64url'), settings, pgVersion: binaries?.major ?? 0,
-      createdAt: new Date().toISOString(), checkouts: 0, state: 'creating', pid: process.pid,
+      createdAt: new Date().toISOString(), checkouts: 0, state: 'creating', pid: process.pid, origin: options.origin,
     }
     data.pgs[name] = pg
     return pg
@@ -88,10 +93,16 @@ export async function createPg(zenith: Zenith, options: CreatePgOptions = {}): P
       await initCluster(clusterOf(zenith, record, dataDir, binaries!, osUser), record.password)
     }
 
+    // The claim goes straight from creating to starting: no other command may start, stop or
+    // snapshot the new pg between its creation and its first start.
+    const start = options.start !== false
     await zenith.store.update((data) => {
-      data.pgs[record.name] = {...record, state: 'ready', pid: undefined}
+      data.pgs[record.name] = start ? {...record, state: 'starting', pid: process.pid} : {...record, state: 'ready', pid: undefined}
     })
+    if (start) await startClaimed(zenith, {...record, state: 'starting'}, onProgress)
   } catch (error) {
+    // A pg whose creation or first start failed is removed whole (its log stays for a look):
+    // the user retries with other flags instead of meeting NAME_TAKEN.
     await storage.removeVolume(record.volume).catch(() => undefined)
     await zenith.store.update((data) => {
       if (data.pgs[record.name]?.pid === process.pid) delete data.pgs[record.name]
@@ -99,78 +110,105 @@ export async function createPg(zenith: Zenith, options: CreatePgOptions = {}): P
     throw error
   }
 
-  if (options.start !== false) return startPg(zenith, record.name, {onProgress})
+  if (options.start !== false) await releasePg(zenith, record.name)
   return showPg(zenith, record.name)
 }
 
+/** `pg start`: holds the pg's claim from the first check to the end of the start. */
 export async function startPg(zenith: Zenith, name: string, options: {port?: number; onProgress?: OnProgress} = {}): Promise<PgInfo> {
-  const {pg, dataDir} = await readyPg(zenith, name)
-  const {status} = await clusterStatus(dataDir)
-  if (status === 'running') throw new ZenithError('PG_RUNNING', `pg "${name}" is already running on localhost:${pg.port}.`, `Stop it first (zenith pg stop ${name}) or use \`zenith pg restart ${name}\`.`)
-  const port = options.port ?? pg.port
-  if (options.port !== undefined && options.port !== pg.port) {
-    await zenith.store.update((data) => {
-      const holder = Object.values(data.pgs).find((other) => other.port === port && other.name !== name)
-      if (holder) throw new ZenithError('PORT_IN_USE', `Port ${port} belongs to pg "${holder.name}".`, 'Choose another port.')
-      data.pgs[name].port = port
+  const port = options.port
+  // The port is checked before anything is saved; it is kept only if postgres starts on it.
+  if (port !== undefined) await validatePort(port)
+  const pg = await claimPg(zenith, name, 'starting', (data, current) => {
+    if (port === undefined || port === current.port) return
+    const holder = Object.values(data.pgs).find((other) => other.port === port && other.name !== name)
+    if (holder) throw new ZenithError('PORT_IN_USE', `Port ${port} belongs to pg "${holder.name}".`, 'Choose another port.')
+    current.port = port
+  })
+  try {
+    await startClaimed(zenith, pg, options.onProgress ?? silent)
+  } catch (error) {
+    await releasePg(zenith, name, (current) => {
+      if (port !== undefined) current.port = pg.previousPort ?? current.port
     })
+    throw error
   }
 
-  if (!(await isPortFree(port))) {
-    throw new ZenithError('PORT_IN_USE', `Port ${port} of pg "${name}" is in use by another process.`,
-      `Find it with \`ss -ltnp 'sport = :${port}'\` and stop it, or start on another port: zenith pg start ${name} --port N.`)
-  }
-
-  const binaries = await findPgBinaries(pg.pgVersion)
-  options.onProgress?.({type: 'step', message: `Starting postgres on ${name}`})
-  const cluster = clusterOf(zenith, {...pg, port}, dataDir, binaries, await pgOsUser())
-  await startCluster(cluster)
-  if (pg.passwordPending) {
-    await setSuperuserPassword(cluster, pg.password)
-    await zenith.store.update((data) => {
-      delete data.pgs[name].passwordPending
-    })
-  }
-
+  await releasePg(zenith, name)
   return showPg(zenith, name)
 }
 
 export async function stopPg(zenith: Zenith, name: string, options: {mode?: 'fast' | 'immediate' | 'smart'; onProgress?: OnProgress} = {}): Promise<PgInfo> {
-  const {pg, dataDir} = await readyPg(zenith, name)
-  const {status} = await clusterStatus(dataDir)
-  if (status !== 'running') {
-    throw new ZenithError('PG_NOT_RUNNING', `pg "${name}" is not running${status === 'crashed' ? ' (it crashed)' : ''}.`,
-      status === 'crashed' ? `Start it again with \`zenith pg start ${name}\`; postgres recovers on start.` : `Start it with \`zenith pg start ${name}\`.`)
-  }
-
-  options.onProgress?.({type: 'step', message: `Stopping postgres on ${name}`})
-  await stopCluster({dataDir, osUser: await pgOsUser(), binaries: await findPgBinaries(pg.pgVersion)}, options.mode ?? 'fast')
+  await withClaim(zenith, name, 'stopping', (pg) => stopClaimed(zenith, pg, options))
   return showPg(zenith, name)
 }
 
 export async function restartPg(zenith: Zenith, name: string, options: {mode?: 'fast' | 'immediate'; onProgress?: OnProgress} = {}): Promise<PgInfo> {
-  const {dataDir} = await readyPg(zenith, name)
-  if ((await clusterStatus(dataDir)).status === 'running') await stopPg(zenith, name, options)
-  return startPg(zenith, name, options)
+  await withClaim(zenith, name, 'restarting', async (pg) => {
+    if ((await clusterStatus(dataDirOf(await zenith.store.read(), pg))).status === 'running') await stopClaimed(zenith, pg, options)
+    await startClaimed(zenith, pg, options.onProgress ?? silent)
+  })
+  return showPg(zenith, name)
+}
+
+/**
+ * Starts postgres on a pg this process has claimed, and finishes a pending password step. Used
+ * by start, restart, create and checkout, each under its own claim.
+ */
+export async function startClaimed(zenith: Zenith, pg: PgRecord, onProgress: OnProgress): Promise<void> {
+  const dataDir = dataDirOf(await zenith.store.read(), pg)
+  const {status} = await clusterStatus(dataDir)
+  if (status === 'running') throw new ZenithError('PG_RUNNING', `pg "${pg.name}" is already running on localhost:${pg.port}.`, `Stop it first (zenith pg stop ${pg.name}) or use \`zenith pg restart ${pg.name}\`.`)
+  if (!(await isPortFree(pg.port))) {
+    throw new ZenithError('PORT_IN_USE', `Port ${pg.port} of pg "${pg.name}" is in use by another process.`,
+      `Find it with \`ss -ltnp 'sport = :${pg.port}'\` and stop it, or start on another port: zenith pg start ${pg.name} --port N.`)
+  }
+
+  const binaries = await findPgBinaries(pg.pgVersion)
+  onProgress({type: 'step', message: `Starting postgres on ${pg.name}`})
+  const cluster = clusterOf(zenith, pg, dataDir, binaries, await pgOsUser())
+  await startCluster(cluster)
+  if (pg.passwordPending) await finishPasswordStep(zenith, pg.name, cluster)
+}
+
+/**
+ * Data from elsewhere has its own role passwords: ours is set on its first start. A start
+ * killed before this step is finished by the next command's repair (see recovery.ts).
+ */
+export async function finishPasswordStep(zenith: Zenith, name: string, cluster?: Cluster, waitSeconds = 0): Promise<void> {
+  const data = await zenith.store.read()
+  const pg = pgRecord(data, name)
+  if (!pg.passwordPending) return
+  cluster ??= clusterOf(zenith, pg, dataDirOf(data, pg), await findPgBinaries(pg.pgVersion), await pgOsUser())
+  await setSuperuserPassword(cluster, pg.password, waitSeconds)
+  await zenith.store.update((current) => {
+    if (current.pgs[name]) delete current.pgs[name].passwordPending
+  })
+}
+
+async function stopClaimed(zenith: Zenith, pg: PgRecord, options: {mode?: 'fast' | 'immediate' | 'smart'; onProgress?: OnProgress}): Promise<void> {
+  const dataDir = dataDirOf(await zenith.store.read(), pg)
+  const {status} = await clusterStatus(dataDir)
+  if (status !== 'running') {
+    throw new ZenithError('PG_NOT_RUNNING', `pg "${pg.name}" is not running${status === 'crashed' ? ' (it crashed)' : ''}.`,
+      status === 'crashed' ? `Start it again with \`zenith pg start ${pg.name}\`; postgres recovers on start.` : `Start it with \`zenith pg start ${pg.name}\`.`)
+  }
+
+  options.onProgress?.({type: 'step', message: `Stopping postgres on ${pg.name}`})
+  await stopCluster({dataDir, osUser: await pgOsUser(), binaries: await findPgBinaries(pg.pgVersion)}, options.mode ?? 'fast')
 }
 
 export async function destroyPg(zenith: Zenith, name: string, options: {force?: boolean; onProgress?: OnProgress} = {}): Promise<{name: string; snapshotsDestroyed: string[]}> {
-  const {pg} = await readyPg(zenith, name)
-  const snapshots = await zenith.store.update((data) => {
-    const current = data.pgs[name]
-    if (!current || current.state !== 'ready') throw busy(name, current)
-    const owned = Object.values(data.snapshots).filter((snapshot) => snapshot.pg === name).map((snapshot) => snapshot.name)
+  let owned: string[] = []
+  const pg = await claimPg(zenith, name, 'destroying', (data) => {
+    owned = Object.values(data.snapshots).filter((snapshot) => snapshot.pg === name).map((snapshot) => snapshot.name)
     if (owned.length > 0 && !options.force) {
       throw new ZenithError('HAS_DEPENDENTS', `pg "${name}" has snapshots: ${owned.join(', ')}.`,
         `Destroy them first (zenith snapshot destroy ...), or pass --force to destroy them with the pg.`)
     }
-
-    current.state = 'destroying'
-    current.pid = process.pid
-    return owned
   })
   await finishDestroy(zenith, pg, options.onProgress)
-  return {name, snapshotsDestroyed: snapshots}
+  return {name, snapshotsDestroyed: owned}
 }
 
 /** Stops and removes a pg marked `destroying`, with its snapshots; safe to run again. */
@@ -239,11 +277,50 @@ export function clusterOf(zenith: Zenith, pg: PgRecord, dataDir: string, binarie
   return {dataDir, port: pg.port, socketDir: zenith.socketDir, logFile: logFileOf(zenith, pg.name), osUser, binaries, settings: pg.settings}
 }
 
-async function readyPg(zenith: Zenith, name: string): Promise<{pg: PgRecord; dataDir: string}> {
-  const data = await zenith.store.read()
-  const pg = pgRecord(data, name)
-  if (pg.state !== 'ready') throw busy(name, pg)
-  return {pg, dataDir: localStorage(data, pg.storage).volumePath(pg.volume)}
+/** What a claim is for; `ready` means no command holds the pg. */
+export type PgClaim = Exclude<PgRecord['state'], 'ready'>
+
+/**
+ * Claims a ready pg for this process: every command that starts, stops, snapshots, checks out
+ * or destroys a pg holds its claim (state + pid in the store) for its whole duration, so two of
+ * them never act on one data directory at once; the loser gets PG_BUSY. `check` runs inside the
+ * same store update and may refuse (throw) or change the record. A claim whose process died is
+ * released by the next command's repair.
+ */
+export async function claimPg(zenith: Zenith, name: string, state: PgClaim, check?: (data: StoreData, pg: PgRecord) => void): Promise<PgRecord & {previousPort?: number}> {
+  return zenith.store.update((data) => {
+    const pg = data.pgs[name]
+    if (!pg || pg.state !== 'ready') throw busy(name, pg)
+    const previousPort = pg.port
+    check?.(data, pg)
+    pg.state = state
+    pg.pid = process.pid
+    return {...pg, previousPort}
+  })
+}
+
+/** Gives back this process's claim, with last changes to the record made under the same lock. */
+export async function releasePg(zenith: Zenith, name: string, change?: (pg: PgRecord) => void): Promise<void> {
+  await zenith.store.update((data) => {
+    const pg = data.pgs[name]
+    if (!pg || pg.pid !== process.pid) return
+    change?.(pg)
+    pg.state = 'ready'
+    delete pg.pid
+  })
+}
+
+async function withClaim<T>(zenith: Zenith, name: string, state: PgClaim, work: (pg: PgRecord) => Promise<T>): Promise<T> {
+  const pg = await claimPg(zenith, name, state)
+  try {
+    return await work(pg)
+  } finally {
+    await releasePg(zenith, name)
+  }
+}
+
+function dataDirOf(data: StoreData, pg: PgRecord): string {
+  return localStorage(data, pg.storage).volumePath(pg.volume)
 }
 
 function busy(name: string, pg: PgRecord | undefined): ZenithError {

@@ -1,3 +1,4 @@
+import {readFile} from 'node:fs/promises'
 import net from 'node:net'
 
 import {ZenithError} from '../errors.js'
@@ -38,13 +39,33 @@ export async function allocatePort(taken: Iterable<number>, start = FIRST_PORT):
   throw new ZenithError('NO_FREE_PORT', `No free TCP port from ${start} to ${LAST_PORT}.`, 'Stop or destroy pgs you no longer need, or pass --port.')
 }
 
-export async function checkPortFree(port: number, owner?: string): Promise<void> {
+/**
+ * A port postgres can listen on: a TCP port at or above the first unprivileged one (postgres
+ * never runs as root, so it cannot bind below it). Checked before anything is saved.
+ */
+export async function validatePort(port: number): Promise<void> {
   if (!Number.isInteger(port) || port < 1 || port > 65_535) {
     throw new ZenithError('INVALID_ARGUMENT', `Port ${port} is not a TCP port.`, 'Use a number from 1024 to 65535.')
   }
 
+  const firstUnprivileged = await firstUnprivilegedPort()
+  if (port < firstUnprivileged) {
+    throw new ZenithError('INVALID_ARGUMENT', `Port ${port} is a privileged port; postgres runs as an unprivileged user and cannot listen on it.`,
+      `Use a port from ${firstUnprivileged} to 65535.`)
+  }
+}
+
+export async function checkPortFree(port: number, owner?: string): Promise<void> {
+  await validatePort(port)
   if (!(await isPortFree(port))) {
     throw new ZenithError('PORT_IN_USE', `Port ${port} is already in use by another process${owner ? ` (wanted by ${owner})` : ''}.`,
       `Find it with \`ss -ltnp 'sport = :${port}'\`, stop it, or choose another port with --port.`)
   }
+}
+
+async function firstUnprivilegedPort(): Promise<number> {
+  if (process.platform !== 'linux') return 1024
+  const text = await readFile('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8').catch(() => '1024')
+  const value = Number(text.trim())
+  return Number.isInteger(value) && value >= 0 ? value : 1024
 }

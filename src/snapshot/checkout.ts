@@ -2,7 +2,7 @@ import {type Zenith, localStorage} from '../context.js'
 import {ZenithError} from '../errors.js'
 import {clusterStatus, stopCluster} from '../pg/cluster.js'
 import {findPgBinaries} from '../pg/binaries.js'
-import {type PgInfo, pgBusy, pgRecord, showPg, startPg} from '../pg/lifecycle.js'
+import {type PgInfo, pgBusy, pgRecord, releasePg, showPg, startClaimed} from '../pg/lifecycle.js'
 import {pgOsUser} from '../pg/os-user.js'
 import type {OnProgress} from '../progress.js'
 import {silent} from '../progress.js'
@@ -58,14 +58,25 @@ export async function checkout(zenith: Zenith, ref: string, options: {onProgress
     await stopCluster({dataDir: storage.volumePath(pg.volume), osUser: await pgOsUser(), binaries: await findPgBinaries(pg.pgVersion).catch(() => binaries)}, 'fast')
   }
 
-  await finishCheckout(zenith, pg, journal, onProgress)
-  if (journal.wasRunning) await startPg(zenith, pg.name, {onProgress})
-  else onProgress({type: 'step', message: `${pg.name} was stopped before the checkout; start it with \`zenith pg start ${pg.name}\``})
+  // The claim is held until postgres runs again: a `pg start` racing this checkout can never
+  // start postgres on a data directory that is about to be swapped.
+  await finishCheckout(zenith, pg, journal, {onProgress, keepClaim: journal.wasRunning})
+  if (journal.wasRunning) {
+    try {
+      await startClaimed(zenith, pgRecord(await zenith.store.read(), pg.name), onProgress)
+    } finally {
+      await releasePg(zenith, pg.name)
+    }
+  } else onProgress({type: 'step', message: `${pg.name} was stopped before the checkout; start it with \`zenith pg start ${pg.name}\``})
   return {...await showPg(zenith, pg.name), head: journal.head, target: journal.target}
 }
 
-/** Runs the remaining steps of a journaled checkout (postgres already stopped). Idempotent. */
-export async function finishCheckout(zenith: Zenith, pg: PgRecord, journal: CheckoutJournal, onProgress: OnProgress = silent): Promise<void> {
+/**
+ * Runs the remaining steps of a journaled checkout (postgres already stopped). Idempotent. With
+ * `keepClaim` the pg stays claimed (as `starting`) for the caller's start.
+ */
+export async function finishCheckout(zenith: Zenith, pg: PgRecord, journal: CheckoutJournal, options: {onProgress?: OnProgress; keepClaim?: boolean} = {}): Promise<void> {
+  const onProgress = options.onProgress ?? silent
   const data = await zenith.store.read()
   const storage = localStorage(data, pg.storage)
   // A checkout killed before its stop finished leaves postgres running; nothing may be copied
@@ -105,8 +116,13 @@ export async function finishCheckout(zenith: Zenith, pg: PgRecord, journal: Chec
     const n = Number(/\{(\d+)\}$/.exec(journal.head)?.[1] ?? record.checkouts)
     record.checkouts = Math.max(record.checkouts, n + 1)
     record.base = journal.target
-    record.state = 'ready'
-    delete record.pid
     delete record.checkout
+    if (options.keepClaim) {
+      record.state = 'starting'
+      record.pid = process.pid
+    } else {
+      record.state = 'ready'
+      delete record.pid
+    }
   })
 }

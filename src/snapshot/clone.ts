@@ -67,9 +67,14 @@ export async function createPgFromSnapshot(zenith: Zenith, options: Omit<CreateP
   const onProgress = options.onProgress ?? silent
   const {importSnapshot, isSnapshotUrl} = await import('../transfer/import.js')
   if (!isSnapshotUrl(options.snapshot)) {
-    // Resolve first, so an unknown snapshot fails before anything is reserved.
-    resolveSnapshot(await zenith.store.read(), options.snapshot)
-    return createPg(zenith, {...options, fill: fillFromSnapshot(zenith, options.snapshot, {cow: options.cow ?? false})})
+    // Resolve first, so an unknown snapshot fails before anything is reserved. The copy goes to
+    // the snapshot's own storage unless -s says otherwise (a thin clone can only live there).
+    const snapshot = resolveSnapshot(await zenith.store.read(), options.snapshot)
+    const cow = options.cow ?? false
+    return createPg(zenith, {
+      ...options, storage: options.storage ?? snapshot.storage, origin: {snapshot: snapshot.name, cow},
+      fill: fillFromSnapshot(zenith, snapshot.name, {cow}),
+    })
   }
 
   const storageName = options.storage ?? DEFAULT_STORAGE

@@ -104,8 +104,12 @@ export async function createSnapshot(zenith: Zenith, ref: string, options: {onPr
   return showSnapshot(zenith, name)
 }
 
-/** WAL a clone may replay at start without a noticeable delay (~0.1-0.3 s here). */
-const REPLAY_BUDGET_BYTES = 64 * 1024 * 1024
+/**
+ * WAL a clone may replay at start without a noticeable delay. Replay of a bulk load's WAL (full
+ * page images) runs at ~50 MB/s here, so 1 MiB is ~20 ms; the 64 MiB this once was cost every
+ * clone of a freshly loaded snapshot a second.
+ */
+const REPLAY_BUDGET_BYTES = 1024 * 1024
 
 async function checkpointIfBehind(connection: Connection): Promise<void> {
   const {default: pg} = await import('pg')
@@ -168,6 +172,9 @@ export async function destroySnapshot(zenith: Zenith, ref: string, options: {for
   const record = await zenith.store.update((data) => {
     const snapshot = resolveSnapshot(data, ref)
     const dependents = dependentsOf(data, snapshot.name)
+    // Not even --force takes a snapshot away from a copy or checkout that is reading it now.
+    const reading = Object.values(data.pgs).find((pg) => (pg.origin?.snapshot === snapshot.name && pg.state === 'creating') || pg.checkout?.target === snapshot.name)
+    if (reading && options.force) throw pgBusy(reading)
     if (dependents.length > 0 && !options.force) {
       throw new ZenithError('HAS_DEPENDENTS', `Snapshot ${snapshot.name} has dependents: ${dependents.join(', ')}.`,
         'Destroy them first, or pass --force (clones keep their data: the shared blocks stay until the last user is gone).')
@@ -186,8 +193,8 @@ export async function destroySnapshot(zenith: Zenith, ref: string, options: {for
 
 function dependentsOf(data: StoreData, name: string): string[] {
   return Object.values(data.pgs)
-    .filter((pg) => (pg.origin?.snapshot === name && pg.origin.cow) || pg.checkout?.target === name)
-    .map((pg) => (pg.checkout?.target === name ? `pg ${pg.name} (checking it out)` : `clone ${pg.name}`))
+    .filter((pg) => (pg.origin?.snapshot === name && (pg.origin.cow || pg.state === 'creating')) || pg.checkout?.target === name)
+    .map((pg) => (pg.checkout?.target === name ? `pg ${pg.name} (checking it out)` : pg.state === 'creating' ? `pg ${pg.name} (being copied from it)` : `clone ${pg.name}`))
 }
 
 async function describeSnapshot(data: StoreData, snapshot: SnapshotRecord): Promise<SnapshotInfo> {

@@ -40,8 +40,8 @@ export interface PgRecord {
   base?: string
   /** Set when the data came from elsewhere: the password is set on the next start. */
   passwordPending?: boolean
-  /** `ready` unless a command is working on it; `pid` names that command's process. */
-  state: 'creating' | 'ready' | 'snapshot' | 'checkout' | 'destroying'
+  /** `ready` unless a command holds it (see claimPg); `pid` names that command's process. */
+  state: 'creating' | 'ready' | 'starting' | 'stopping' | 'restarting' | 'snapshot' | 'checkout' | 'destroying'
   pid?: number
   /** The journal of a checkout in progress, so a killed one can be finished. */
   checkout?: CheckoutJournal
