@@ -107,7 +107,7 @@ export function explainSystemError(error: unknown): ZenithError | undefined {
   if ((code && DISK_FULL.has(code)) || /No space left on device|Disk quota exceeded/i.test(text)) {
     const detail = error instanceof ExternalCommandError ? `${error.command} reported: ${tail(text, 2)}` : `${code === 'EDQUOT' ? 'the disk quota is exceeded' : 'no space left on device'}${where}`
     return new ZenithError('NOT_ENOUGH_DISK_SPACE', `Not enough disk space: ${detail}.`,
-      'Free space (destroy unused pgs and snapshots, `zenith storage list` shows what each storage uses), or write to a storage on a bigger disk (-s STORAGE).')
+      'Free space on that disk (destroy unused pgs and snapshots; `zenith storage list` shows what each storage uses), or write where there is more room (-s STORAGE for a snapshot, -o FILE for an export).')
   }
 
   if ((code && NOT_ALLOWED.has(code) && !(error instanceof ZenithError)) || /Read-only file system/i.test(text)) {

@@ -257,6 +257,9 @@ async function writeThroughPartial(partial: string, outputPath: string, signal: 
     file.once('close', resolve)
     file.once('error', reject)
   })
+  // A write error (a full disk) also fails `write`, which is awaited first; until the catch
+  // below awaits `closed`, its rejection must not count as unhandled and kill the process.
+  closed.catch(() => undefined)
   try {
     const result = await write(file)
     if (!file.writableEnded) file.end()
