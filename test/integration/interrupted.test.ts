@@ -1,4 +1,4 @@
-import {chmod, mkdir, mkdtemp, readFile, readdir, rm} from 'node:fs/promises'
+import {chmod, mkdir, mkdtemp, readFile, readdir, rm, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
@@ -196,6 +196,24 @@ maybe('a full disk', () => {
     expect(await smallContent()).toEqual([])
     const list = (await home.ok(['snapshot', 'list', '--json'])).json as Array<{name: string}>
     expect(list.map((item) => item.name)).not.toContain('huge')
+  }, 120_000)
+
+  // Not a full disk, but the same promise of one clear error: damage inside a gzip stream is
+  // CHECKSUM_MISMATCH (as docs/import-export.md says) wherever it hits, never ARCHIVE_INVALID.
+  test('a corrupted byte anywhere in a gzip archive gives CHECKSUM_MISMATCH and leaves nothing', async () => {
+    const bytes = await readFile(archive)
+    const codes: string[] = []
+    for (const at of [0.1, 0.3, 0.5, 0.7, 0.9]) {
+      const bad = Buffer.from(bytes)
+      bad[Math.floor(bad.length * at)] ^= 0x55
+      const file = path.join(work, `corrupt-${at}.zenith`)
+      await writeFile(file, bad)
+      const result = await home.run(['snapshot', 'import', '--from', file, 'corrupt', '--json'])
+      codes.push(`${at}: ${result.json?.error?.code}`)
+    }
+
+    expect(codes).toEqual(['0.1', '0.3', '0.5', '0.7', '0.9'].map((at) => `${at}: CHECKSUM_MISMATCH`))
+    expect(await leftovers(home)).toEqual([])
   }, 120_000)
 
   test('an export onto a full disk gives NOT_ENOUGH_DISK_SPACE and leaves no partial file', async () => {
