@@ -87,3 +87,35 @@ export function tail(text: string | undefined, lines = 8): string {
   if (!text) return ''
   return text.trim().split('\n').slice(-lines).join('\n')
 }
+
+const DISK_FULL = new Set(['ENOSPC', 'EDQUOT'])
+const NOT_ALLOWED = new Set(['EACCES', 'EPERM', 'EROFS'])
+
+/**
+ * What the operating system said (a raw errno from a write, a copy, a worker thread, or a tool's
+ * "No space left on device"), as the error the user can act on; undefined when it is none of
+ * those. The one translation of such failures: the base command's catch and the transfer
+ * protocols (which report errors to the other zenith) both use it, so a full disk anywhere is
+ * NOT_ENOUGH_DISK_SPACE rather than a BUG. (Each writer removes what it made before its error
+ * gets here: a snapshot's scratch folder, an export's partial file.)
+ */
+export function explainSystemError(error: unknown): ZenithError | undefined {
+  const failure = error as NodeJS.ErrnoException | undefined
+  const code = typeof failure?.code === 'string' ? failure.code : undefined
+  const where = failure?.path ? ` (${failure.syscall ? `${failure.syscall} ` : ''}${failure.path})` : ''
+  const text = error instanceof ExternalCommandError ? error.stderrTail : ''
+  if ((code && DISK_FULL.has(code)) || /No space left on device|Disk quota exceeded/i.test(text)) {
+    const detail = error instanceof ExternalCommandError ? `${error.command} reported: ${tail(text, 2)}` : `${code === 'EDQUOT' ? 'the disk quota is exceeded' : 'no space left on device'}${where}`
+    return new ZenithError('NOT_ENOUGH_DISK_SPACE', `Not enough disk space: ${detail}.`,
+      'Free space on that disk (destroy unused pgs and snapshots; `zenith storage list` shows what each storage uses), or write where there is more room (-s STORAGE for a snapshot, -o FILE for an export).')
+  }
+
+  if ((code && NOT_ALLOWED.has(code) && !(error instanceof ZenithError)) || /Read-only file system/i.test(text)) {
+    const readOnly = code === 'EROFS' || /Read-only file system/i.test(text)
+    const detail = error instanceof ExternalCommandError ? `${error.command} reported: ${tail(text, 2)}` : `${readOnly ? 'the file system is read-only' : 'permission denied'}${where}`
+    return new ZenithError('PERMISSION_DENIED', `zenith may not write there: ${detail}.`,
+      readOnly ? 'Remount the file system read-write, or use another storage or output folder.' : 'Run zenith as a user that owns the folder (or as root), or fix the folder\'s owner and mode.')
+  }
+
+  return undefined
+}

@@ -1,7 +1,10 @@
 import {spawn} from 'node:child_process'
+import {existsSync} from 'node:fs'
+import {readFile, readdir} from 'node:fs/promises'
 import {constants} from 'node:os'
+import {setTimeout as sleep} from 'node:timers/promises'
 
-import {ExternalCommandError, tail} from './errors.js'
+import {ExternalCommandError, ZenithError, tail} from './errors.js'
 
 export interface RunResult {
   exitCode: number
@@ -21,11 +24,13 @@ export interface RunOptions {
  * Runs a program with an argument array (never through a shell) and collects its output; a
  * non-zero exit is a result, not an exception (callers turn it into a typed error). The core
  * commands use this instead of execa, whose import alone costs ~80 ms of every command's start.
- * A program that cannot be started gives exit code 127, as a shell would.
+ * A program that cannot be started gives exit code 127, as a shell would. Every program dies
+ * with zenith (see tiedToZenith).
  */
 export function run(command: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+  const [program, fullArgs] = tiedToZenith(command, args)
   return new Promise((resolve) => {
-    const child = spawn(command, args, {
+    const child = spawn(program, fullArgs, {
       cwd: options.cwd,
       env: options.env ? {...process.env, ...options.env} : process.env,
       stdio: options.stdio === 'inherit' ? 'inherit' : ['ignore', 'pipe', 'pipe'],
@@ -54,4 +59,86 @@ export async function runChecked(command: string, args: readonly string[], optio
   const result = await run(command, args, options)
   if (result.exitCode !== 0) throw new ExternalCommandError(command, args, tail(result.stderr), result.exitCode)
   return result
+}
+
+/** An OS user to run a program as (structurally pg/os-user's OsUser; process.ts sits below pg/). */
+export interface RunAs {
+  name: string
+  uid: number
+  gid: number
+}
+
+let setprivPath: string | null | undefined
+
+function findSetpriv(): string | undefined {
+  if (setprivPath === undefined) {
+    setprivPath = process.platform === 'linux' ? ['/usr/bin/setpriv', '/bin/setpriv'].find((file) => existsSync(file)) ?? null : null
+  }
+
+  return setprivPath ?? undefined
+}
+
+/**
+ * The command line that runs `command` so that it dies with zenith, also by kill -9: util-linux
+ * `setpriv --pdeathsig KILL` has the kernel SIGKILL it when zenith exits. A child that outlived a
+ * killed zenith (pg_basebackup, cp) would go on writing into a scratch folder that the next
+ * command's repair removes. `user` switches to that OS user inside the same setpriv: `runuser`
+ * forks, and the death signal does not pass a fork. (postgres itself is forked by pg_ctl, so it
+ * is not tied and outlives zenith as it must.) Where setpriv is missing, runuser and no tie.
+ */
+export function tiedToZenith(command: string, args: readonly string[], user?: RunAs): [string, string[]] {
+  const setpriv = findSetpriv()
+  if (!setpriv) return user ? ['runuser', ['-u', user.name, '--', command, ...args]] : [command, [...args]]
+  const switchUser = user ? [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups'] : []
+  return [setpriv, [...switchUser, '--pdeathsig', 'KILL', '--', command, ...args]]
+}
+
+/**
+ * Kills (SIGKILL) every process that names `folder` or a path inside it on its command line and
+ * waits until they are gone: what the repair does before it removes a killed command's scratch
+ * folder, in case a child's death signal has not landed yet, or a child of that child (the WAL
+ * streamer pg_basebackup forks) still writes. Linux only (/proc); elsewhere nothing to find.
+ * Returns the pids it killed.
+ */
+export async function killWritersOf(folder: string, timeoutMs = 10_000): Promise<number[]> {
+  const writers = await findWritersOf(folder)
+  for (const pid of writers) {
+    try {
+      process.kill(pid, 'SIGKILL')
+    } catch {
+      // It exited between the scan and the kill: nothing left to stop.
+    }
+  }
+
+  const deadline = Date.now() + timeoutMs
+  while (writers.length > 0 && (await findWritersOf(folder)).length > 0) {
+    if (Date.now() > deadline) {
+      throw new ZenithError('INCOMPLETE_OPERATION', `Processes still write into ${folder} after SIGKILL (pids ${writers.join(', ')}).`,
+        'Wait a moment and run the command again; if they stay, they hang in the kernel (a dead NFS or disk): see `ps -o pid,stat,cmd -p PID`.')
+    }
+
+    await sleep(50)
+  }
+
+  return writers
+}
+
+async function findWritersOf(folder: string): Promise<number[]> {
+  if (process.platform !== 'linux') return []
+  const inside = folder.endsWith('/') ? folder : `${folder}/`
+  const found: number[] = []
+  for (const entry of await readdir('/proc').catch(() => [] as string[])) {
+    const pid = Number(entry)
+    if (!Number.isInteger(pid) || pid <= 1 || pid === process.pid) continue
+    // Read while the process may exit: a missing file means it is gone.
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')
+    if (!cmdline) continue
+    if (!cmdline.split('\0').some((arg) => arg === folder || arg.startsWith(inside) || arg.includes(`=${inside}`))) continue
+    // A zombie writes nothing; it waits for a parent (maybe a pid 1 that never reaps).
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
+    if (state && state !== 'Z' && state !== 'X') found.push(pid)
+  }
+
+  return found
 }

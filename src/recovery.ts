@@ -1,86 +1,140 @@
 import {type Zenith, localStorage} from './context.js'
+import {isZenithError} from './errors.js'
 import {clusterStatus} from './pg/cluster.js'
 import {finishDestroy, finishPasswordStep} from './pg/lifecycle.js'
+import {reclaimTempInstances} from './pg/temp-instance.js'
 import {finishCheckout} from './snapshot/checkout.js'
 import {reclaimCaches} from './transfer/chunk-cache.js'
+import {reclaimPartialOutputs} from './transfer/partial-output.js'
 import {isAlive} from './state/lock.js'
 import type {PgRecord, SnapshotRecord, StoreData} from './state/schema.js'
 
 export interface Repair {
   item: string
   action: string
+  /** The repair could not finish: `action` says why; what is left stays for the next command. */
+  failed?: boolean
 }
 
 /**
- * Finds work that a killed zenith command left half-done (records whose owning process is gone)
- * and finishes or undoes it. Cheap when there is nothing to do: one read of the store.
+ * Finds work that a killed zenith command left half-done (records whose owning process is gone,
+ * files and processes named after a dead owner) and finishes or undoes it. Never throws: a step
+ * that fails is reported as a failed repair and the command goes on. Cheap when there is nothing
+ * to do: one read of the store and a few directory listings.
  */
 export async function recoverInterrupted(zenith: Zenith): Promise<Repair[]> {
+  const repairs: Repair[] = []
+  const attempt = async (item: string, what: string, step: () => Promise<string | undefined>): Promise<void> => {
+    try {
+      const action = await step()
+      if (action) repairs.push({item, action})
+    } catch (error) {
+      const reason = isZenithError(error) ? `${error.message}${error.hint ? ` (${error.hint})` : ''}` : error instanceof Error ? error.message : String(error)
+      repairs.push({item, action: `could not ${what}: ${reason}`, failed: true})
+    }
+  }
+
   const data = await zenith.store.read()
   const stale = (item: {state: string; pid?: number}) => item.state !== 'ready' && (item.pid === undefined || !isAlive(item.pid))
-  const pgs = Object.values(data.pgs).filter(stale)
-  const snapshots = Object.values(data.snapshots).filter(stale)
-  const repairs: Repair[] = pgs.length === 0 && snapshots.length === 0 ? [] : await repairClaims(zenith, data, pgs, snapshots)
-  if (Object.values(data.pgs).some((pg) => pg.passwordPending)) repairs.push(...await finishPasswordSteps(zenith))
+  for (const snapshot of Object.values(data.snapshots).filter(stale)) {
+    await attempt(snapshot.name, `repair the snapshot left in state ${snapshot.state}`,
+      async () => (await takeOver(zenith, 'snapshots', snapshot)) ? repairSnapshot(zenith, data, snapshot) : undefined)
+  }
+
+  for (const pg of Object.values(data.pgs).filter(stale)) {
+    await attempt(pg.name, `repair the pg left in state ${pg.state}`, async () => (await takeOver(zenith, 'pgs', pg)) ? repairPg(zenith, data, pg) : undefined)
+  }
+
+  // A start killed between postgres coming up and zenith setting its password leaves a running
+  // pg whose password postgres would reject: finish that step.
+  const pending = Object.values(data.pgs).filter((pg) => pg.passwordPending)
+  if (pending.length > 0) {
+    const current = await zenith.store.read()
+    for (const pg of pending.map((item) => current.pgs[item.name]).filter((item) => item?.passwordPending && item.state === 'ready')) {
+      await attempt(pg.name, 'set the password an interrupted start left unset', async () => {
+        if ((await clusterStatus(localStorage(current, pg.storage).volumePath(pg.volume))).status !== 'running') return undefined
+        await finishPasswordStep(zenith, pg.name, undefined, 30)
+        return 'set the password that an interrupted start left unset'
+      })
+    }
+  }
+
+  // Leftovers named after their owner are swept on every command, not only after a stale
+  // record: a killed export leaves no record, only a temporary postgres and scratch folders.
+  for (const storage of Object.values(data.storages)) {
+    if (!storage.path || storage.type === 'dir' || storage.type === 's3') continue
+    await attempt(`storage ${storage.name}`, 'stop the temporary postgres of a killed command', async () => {
+      const removed = await reclaimTempInstances(zenith, storage.name)
+      return removed.length > 0 ? `stopped and removed ${removed.length === 1 ? 'the temporary postgres' : `${removed.length} temporary postgres instances`} of a killed command` : undefined
+    })
+    await attempt(`storage ${storage.name}`, 'remove what a killed command left in .scratch', async () => {
+      const removed = await localStorage(data, storage.name).reclaim()
+      return removed.length > 0 ? `removed ${removed.length} unfinished ${removed.length === 1 ? 'folder' : 'folders'} of a killed command from .scratch` : undefined
+    })
+  }
+
+  await attempt('cache', 'remove what a killed transfer left', async () => {
+    // A killed pull's verified chunks stay for a re-run (which adopts them) until they expire.
+    const removed = await reclaimCaches(zenith.home)
+    return removed.length > 0 ? `removed what a killed transfer left (${removed.join(', ')})` : undefined
+  })
+  await attempt('export', 'remove the partial file of a killed export', async () => {
+    const removed = await reclaimPartialOutputs(zenith.home)
+    return removed.length > 0 ? `removed the unfinished output of a killed export (${removed.join(', ')})` : undefined
+  })
   return repairs
 }
 
-async function repairClaims(zenith: Zenith, data: StoreData, pgs: PgRecord[], snapshots: SnapshotRecord[]): Promise<Repair[]> {
-  const repairs: Repair[] = []
-  for (const snapshot of snapshots) {
-    if (!(await takeOver(zenith, 'snapshots', snapshot))) continue
-    if (snapshot.state === 'creating') {
-      await localStorage(data, snapshot.storage).removeSnapshot(snapshot.volume)
-      await zenith.store.update((current) => {
-        if (current.snapshots[snapshot.name]?.pid === process.pid) delete current.snapshots[snapshot.name]
-      })
-      repairs.push({item: snapshot.name, action: 'removed an unfinished snapshot'})
-    } else if (snapshot.state === 'destroying') {
-      await localStorage(data, snapshot.storage).removeSnapshot(snapshot.volume)
-      await zenith.store.update((current) => {
-        delete current.snapshots[snapshot.name]
-      })
-      repairs.push({item: snapshot.name, action: 'finished destroying the snapshot'})
+async function repairSnapshot(zenith: Zenith, data: StoreData, snapshot: SnapshotRecord): Promise<string | undefined> {
+  if (snapshot.state === 'creating') {
+    await localStorage(data, snapshot.storage).removeSnapshot(snapshot.volume)
+    await zenith.store.update((current) => {
+      if (current.snapshots[snapshot.name]?.pid === process.pid) delete current.snapshots[snapshot.name]
+    })
+    return 'removed an unfinished snapshot'
+  }
+
+  if (snapshot.state === 'destroying') {
+    await localStorage(data, snapshot.storage).removeSnapshot(snapshot.volume)
+    await zenith.store.update((current) => {
+      delete current.snapshots[snapshot.name]
+    })
+    return 'finished destroying the snapshot'
+  }
+
+  return undefined
+}
+
+async function repairPg(zenith: Zenith, data: StoreData, pg: PgRecord): Promise<string> {
+  if (pg.state === 'creating') {
+    await localStorage(data, pg.storage).removeVolume(pg.volume)
+    await zenith.store.update((current) => {
+      if (current.pgs[pg.name]?.pid === process.pid) delete current.pgs[pg.name]
+    })
+    return 'removed a pg whose creation was interrupted'
+  }
+
+  if (pg.state === 'destroying') {
+    await finishDestroy(zenith, pg)
+    return 'finished destroying the pg'
+  }
+
+  if (pg.state === 'checkout' && pg.checkout) {
+    // Roll forward: the old CURRENT is saved (or saved again) as HEAD{n} before the rollback.
+    await finishCheckout(zenith, pg, pg.checkout)
+    return `finished the interrupted checkout to ${pg.checkout.target} (old state kept as ${pg.checkout.head}); postgres is stopped, start it with \`zenith pg start ${pg.name}\``
+  }
+
+  // start, stop, restart, `snapshot` (the snapshot's own record is repaired above) or a
+  // checkout without journal: postgres is in whatever state the command reached.
+  await zenith.store.update((current) => {
+    const record = current.pgs[pg.name]
+    if (record && record.pid === process.pid) {
+      record.state = 'ready'
+      delete record.pid
     }
-  }
-
-  for (const pg of pgs) {
-    if (!(await takeOver(zenith, 'pgs', pg))) continue
-    if (pg.state === 'creating') {
-      await localStorage(data, pg.storage).removeVolume(pg.volume)
-      await zenith.store.update((current) => {
-        if (current.pgs[pg.name]?.pid === process.pid) delete current.pgs[pg.name]
-      })
-      repairs.push({item: pg.name, action: 'removed a pg whose creation was interrupted'})
-    } else if (pg.state === 'destroying') {
-      await finishDestroy(zenith, pg)
-      repairs.push({item: pg.name, action: 'finished destroying the pg'})
-    } else if (pg.state === 'checkout' && pg.checkout) {
-      // Roll forward: the old CURRENT is saved (or saved again) as HEAD{n} before the rollback.
-      await finishCheckout(zenith, pg, pg.checkout)
-      repairs.push({item: pg.name, action: `finished the interrupted checkout to ${pg.checkout.target} (old state kept as ${pg.checkout.head}); postgres is stopped, start it with \`zenith pg start ${pg.name}\``})
-    } else {
-      // start, stop, restart, `snapshot` (the snapshot's own record is repaired above) or a
-      // checkout without journal: postgres is in whatever state the command reached.
-      await zenith.store.update((current) => {
-        const record = current.pgs[pg.name]
-        if (record && record.pid === process.pid) {
-          record.state = 'ready'
-          delete record.pid
-        }
-      })
-      repairs.push({item: pg.name, action: `released it from an interrupted ${pg.state}`})
-    }
-  }
-
-  for (const storage of Object.values(data.storages)) {
-    if (storage.path && storage.type !== 'dir') await localStorage(data, storage.name).reclaim()
-  }
-
-  // A killed pull's verified chunks stay for a re-run (which adopts them) until they expire.
-  for (const folder of await reclaimCaches(zenith.home)) repairs.push({item: `cache/${folder}`, action: 'removed what a killed transfer left'})
-
-  return repairs
+  })
+  return `released it from an interrupted ${pg.state}`
 }
 
 /**
@@ -94,24 +148,4 @@ async function takeOver(zenith: Zenith, kind: 'pgs' | 'snapshots', item: PgRecor
     record.pid = process.pid
     return true
   })
-}
-
-/**
- * A start killed between postgres coming up and zenith setting its password leaves a running pg
- * whose password postgres would reject: finish that step.
- */
-async function finishPasswordSteps(zenith: Zenith): Promise<Repair[]> {
-  const repairs: Repair[] = []
-  const data = await zenith.store.read()
-  for (const pg of Object.values(data.pgs).filter((item) => item.passwordPending && item.state === 'ready')) {
-    if ((await clusterStatus(localStorage(data, pg.storage).volumePath(pg.volume))).status !== 'running') continue
-    try {
-      await finishPasswordStep(zenith, pg.name, undefined, 30)
-      repairs.push({item: pg.name, action: 'set the password that an interrupted start left unset'})
-    } catch (error) {
-      repairs.push({item: pg.name, action: `could not set its password yet (${(error as Error).message}); \`zenith pg restart ${pg.name}\` tries again`})
-    }
-  }
-
-  return repairs
 }

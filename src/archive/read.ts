@@ -65,7 +65,8 @@ export async function extractArchive(input: Readable, target: string | ExtractTa
     },
   })
   const extract = tar.extract()
-  const feeding = pipeline(source, counter, decompressor(detectCodec(head)), extract, {signal: options.signal})
+  const codec = detectCodec(head)
+  const feeding = pipeline(source, counter, decompressor(codec), extract, {signal: options.signal})
   // Its failure is also seen by the loop below (the extract stream is destroyed with it).
   feeding.catch(() => undefined)
 
@@ -163,7 +164,9 @@ export async function extractArchive(input: Readable, target: string | ExtractTa
     // The loop sees a destroyed entry stream; the cause (zlib, tar-stream) is the pipeline's error.
     extract.destroy()
     const cause = await feeding.then(() => undefined, (error_: unknown) => error_)
-    throw readFailure(cause && (error as {code?: string}).code === 'STREAM_DESTROYED' ? cause : error)
+    // Once a compressed stream has yielded a valid manifest it is a zenith archive: what breaks
+    // after that is damage to its bytes, not a wrong kind of input.
+    throw readFailure(cause && (error as {code?: string}).code === 'STREAM_DESTROYED' ? cause : error, kind === 'zenith' && codec !== 'none')
   }
 
   if (kind === undefined) throw new ZenithError('ARCHIVE_INVALID', 'The archive holds no files.', 'Give a .zenith archive, a base.tar or base.tar.gz, or a data directory.')
@@ -183,18 +186,24 @@ function checksumMismatch(name: string, chunk: number): ZenithError {
     'The archive is corrupted (a bad disk, a broken transfer); export or download it again. Nothing was imported.')
 }
 
-/** Turns what zlib and tar-stream throw into one clear archive error; zenith errors pass through. */
-function readFailure(error: unknown): unknown {
+/**
+ * Turns what zlib and tar-stream throw into one clear archive error; zenith errors pass through.
+ * A gzip stream (recognised by its magic number) that fails to inflate, or a damaged archive
+ * (`damaged`: a compressed .zenith whose manifest was read), is CHECKSUM_MISMATCH like a chunk
+ * whose sha256 differs: the bytes were altered. Truncation and other input are ARCHIVE_INVALID.
+ */
+function readFailure(error: unknown, damaged = false): unknown {
   if (error instanceof ZenithError) return error
   const err = error as NodeJS.ErrnoException
   if (err?.name === 'AbortError' || err?.code === 'ABORT_ERR') return new ZenithError('INTERRUPTED', 'The import was interrupted; nothing was kept.', 'Run it again.')
   const message = err?.message ?? String(error)
-  if (err?.code === 'Z_DATA_ERROR' && /incorrect data check|invalid.*check/i.test(message)) {
-    return new ZenithError('CHECKSUM_MISMATCH', `The archive's compressed stream fails its checksum (${message}).`, 'The archive is corrupted; export or download it again. Nothing was imported.')
-  }
-
   if (err?.code === 'Z_BUF_ERROR' || /unexpected end/i.test(message)) {
     return new ZenithError('ARCHIVE_INVALID', `The archive is truncated (${message}).`, 'The transfer stopped early; export or download it again. Nothing was imported.')
+  }
+
+  const streamBroken = typeof err?.code === 'string' && (err.code.startsWith('ERR__') || err.code.startsWith('Z_')) || /tar header|invalid/i.test(message)
+  if (err?.code === 'Z_DATA_ERROR' || (damaged && streamBroken)) {
+    return new ZenithError('CHECKSUM_MISMATCH', `The archive's compressed stream is damaged (${message}).`, 'The archive is corrupted (a bad disk, a broken transfer); export or download it again. Nothing was imported.')
   }
 
   if (typeof err?.code === 'string' && err.code.startsWith('ERR__') || err?.code?.startsWith?.('Z_') || /tar header|invalid/i.test(message)) {

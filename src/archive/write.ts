@@ -1,3 +1,4 @@
+import {once} from 'node:events'
 import {createReadStream} from 'node:fs'
 import path from 'node:path'
 import {Transform, type Writable} from 'node:stream'
@@ -54,12 +55,20 @@ export async function writeArchive(dir: string, output: Writable, options: Write
       } else {
         await packed(async (callback) => {
           const sink = pack.entry({name: entry.path, type: 'file', size: entry.size, mode: entry.mode, mtime}, callback)
+          // An output that fails (a full disk) destroys the pack and this entry: its error must
+          // reach the caller, not crash zenith as an unhandled 'error' event.
+          sink.on('error', callback)
           if (entry.size > 0) {
             // Exactly the size in the header: a file that grew since it was listed must not break the tar.
             for await (const chunk of createReadStream(path.join(dir, entry.path), {highWaterMark: readBufferSize(entry.size), end: entry.size - 1})) {
               done += (chunk as Buffer).length
               options.onBytes?.(done)
-              if (!sink.write(chunk)) await new Promise<void>((resolve) => sink.once('drain', () => resolve()))
+              if (!sink.write(chunk)) {
+                const drained = once(sink, 'drain')
+                // Rejects with the entry's error, which `callback` above already reports.
+                drained.catch(() => undefined)
+                await Promise.race([drained, sent])
+              }
             }
           }
 

@@ -1,7 +1,7 @@
 import {Command} from '@oclif/core'
 
 import {type Zenith, openZenith} from '../context.js'
-import {ZenithError} from '../errors.js'
+import {ZenithError, explainSystemError} from '../errors.js'
 import type {OnProgress} from '../progress.js'
 import {recoverInterrupted} from '../recovery.js'
 import {progressRenderer} from './progress.js'
@@ -19,7 +19,7 @@ export abstract class BaseCommand extends Command {
   protected openZenith(): Promise<Zenith> {
     this.zenithPromise ??= openZenith().then(async (zenith) => {
       for (const repair of await recoverInterrupted(zenith)) {
-        process.stderr.write(`Repaired ${repair.item}: ${repair.action}.\n`)
+        process.stderr.write(`${repair.failed ? 'Could not repair' : 'Repaired'} ${repair.item}: ${repair.action.replace(/\.$/, '')}.\n`)
       }
 
       return zenith
@@ -49,7 +49,8 @@ export abstract class BaseCommand extends Command {
   }
 }
 
-function describeFailure(error: Error & {oclif?: {exit?: number}}): {code: string; message: string; hint?: string; exitCode: number} {
+function describeFailure(raw: Error & {oclif?: {exit?: number}}): {code: string; message: string; hint?: string; exitCode: number} {
+  const error = explainSystemError(raw) ?? raw
   if (error instanceof ZenithError) return {code: error.code, message: error.message, hint: error.hint, exitCode: error.exitCode}
   if (error.oclif?.exit !== undefined) {
     // A parse error from oclif (unknown flag, missing argument): the user's input.

@@ -1,8 +1,9 @@
 import {execa} from 'execa'
 
 import {ExternalCommandError, ZenithError, tail} from '../errors.js'
+import {tiedToZenith} from '../process.js'
 import type {PgBinaries} from './binaries.js'
-import {type OsUser, asUser} from './os-user.js'
+import type {OsUser} from './os-user.js'
 
 export interface BasebackupOptions {
   binaries: PgBinaries
@@ -22,12 +23,13 @@ export interface BasebackupOptions {
 /**
  * `pg_basebackup -D DIR -X stream -c fast -P`: a consistent copy of a running server with the WAL
  * it needs, written as plain files (tar to stdout cannot stream WAL). The password goes through
- * the environment, never the command line, so `ps` does not show it.
+ * the environment, never the command line, so `ps` does not show it. It dies with zenith: left
+ * running after a kill -9 it would write on into a folder the next command's repair removes.
  */
 export async function runBasebackup(options: BasebackupOptions): Promise<void> {
   const conninfo = Object.entries(options.connection).map(([key, value]) => `${key}='${value.replaceAll('\\', '\\\\').replaceAll("'", String.raw`\'`)}'`).join(' ')
   const args = ['-D', options.dir, '-X', 'stream', '-c', 'fast', '-P', '--no-password', '-d', conninfo]
-  const [command, fullArgs] = asUser(options.osUser, options.binaries.path('pg_basebackup'), args)
+  const [command, fullArgs] = tiedToZenith(options.binaries.path('pg_basebackup'), args, options.osUser)
   const child = execa(command, fullArgs, {
     reject: false, cwd: '/', stdin: 'ignore', cancelSignal: options.signal, forceKillAfterDelay: 5000,
     env: options.password === undefined ? {} : {PGPASSWORD: options.password},

@@ -3,6 +3,7 @@ import {chmod, readdir, rm} from 'node:fs/promises'
 import path from 'node:path'
 
 import {type Zenith, localStorage} from '../context.js'
+import {killWritersOf} from '../process.js'
 import {isAlive} from '../state/lock.js'
 import type {SnapshotRecord} from '../state/schema.js'
 import {readPgVersion} from '../snapshot/records.js'
@@ -72,11 +73,15 @@ async function removeTempInstance(dataDir: string, binaries: PgBinaries, osUser:
   if ((await clusterStatus(dataDir)).status === 'running') await stopCluster({dataDir, osUser, binaries}, 'immediate')
 }
 
-/** Temporary instances of killed zenith processes: stopped (postgres outlives a kill) and removed. */
-export async function reclaimTempInstances(zenith: Zenith, storageName: string): Promise<void> {
+/**
+ * Temporary instances of killed zenith processes (postgres outlives a kill): stopped and removed.
+ * Returns the volumes it removed. Run by every command's repair and before a new instance starts.
+ */
+export async function reclaimTempInstances(zenith: Zenith, storageName: string): Promise<string[]> {
   const data = await zenith.store.read()
   const storage = localStorage(data, storageName)
   const volumes = path.dirname(storage.volumePath('x'))
+  const removed: string[] = []
   for (const entry of await readdir(volumes).catch(() => [] as string[])) {
     const owner = Number(/^\.temp-.*\.p(\d+)\.[0-9a-f]+$/.exec(entry)?.[1])
     if (!owner || owner === process.pid || isAlive(owner)) continue
@@ -86,7 +91,12 @@ export async function reclaimTempInstances(zenith: Zenith, storageName: string):
       await stopCluster({dataDir, osUser: await pgOsUser(), binaries: await findPgBinaries(version || undefined)}, 'immediate')
     }
 
+    // A postmaster killed while it started (no pid file yet) is not seen by clusterStatus.
+    await killWritersOf(dataDir)
     await storage.removeVolume(entry)
     await rm(path.join(zenith.logDir, `${entry}.log`), {force: true})
+    removed.push(entry)
   }
+
+  return removed
 }

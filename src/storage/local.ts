@@ -3,8 +3,8 @@ import {constants} from 'node:fs'
 import {copyFile, mkdir, readdir, rename, rm, statfs, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
-import {ExternalCommandError, ZenithError, tail} from '../errors.js'
-import {run, runChecked} from '../process.js'
+import {ExternalCommandError, ZenithError, explainSystemError, tail} from '../errors.js'
+import {killWritersOf, run, runChecked} from '../process.js'
 import {isAlive} from '../state/lock.js'
 import type {CopyMethod, StorageRecord, StorageType} from '../state/schema.js'
 import type {LocalStorage} from './storage.js'
@@ -161,13 +161,22 @@ export class LocalFolderStorage implements LocalStorage {
     }
   }
 
-  async reclaim(): Promise<void> {
+  async reclaim(): Promise<string[]> {
     const scratchDir = path.join(this.root, '.scratch')
     const entries = await readdir(scratchDir).catch(() => [] as string[])
+    const removed: string[] = []
     for (const entry of entries) {
       const owner = Number(/\.p(\d+)\.[0-9a-f]+$/.exec(entry)?.[1])
-      if (owner && owner !== process.pid && !isAlive(owner)) await this.removeTree(path.join(scratchDir, entry))
+      if (!owner || owner === process.pid || isAlive(owner)) continue
+      // A child of the dead owner (pg_basebackup, cp) may still be writing here: stop it first,
+      // or the removal races its writes (ENOTEMPTY) and the space stays taken.
+      const folder = path.join(scratchDir, entry)
+      await killWritersOf(folder)
+      await this.removeTree(folder)
+      removed.push(entry)
     }
+
+    return removed
   }
 
   async ensureLayout(): Promise<void> {
@@ -220,7 +229,8 @@ export class LocalFolderStorage implements LocalStorage {
       return
     }
 
-    await rm(target, {recursive: true, force: true})
+    // Retries ride out a writer that was killed a moment ago (ENOTEMPTY, EBUSY).
+    await rm(target, {recursive: true, force: true, maxRetries: 5, retryDelay: 100})
   }
 }
 
@@ -309,8 +319,7 @@ export async function diskUsage(target: string): Promise<number> {
 }
 
 async function explainCopyFailure(error: unknown, root: string): Promise<unknown> {
-  const text = error instanceof Error ? error.message : String(error)
-  if (/No space left on device|ENOSPC/.test(text)) {
+  if (explainSystemError(error)?.code === 'NOT_ENOUGH_DISK_SPACE') {
     const stats = await statfs(root).catch(() => undefined)
     const free = stats ? `${Math.round(stats.bavail * stats.bsize / 1024 / 1024)} MiB free` : 'no space left'
     return new ZenithError('NOT_ENOUGH_DISK_SPACE', `Not enough disk space in ${root} (${free}); nothing was kept.`,

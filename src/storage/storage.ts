@@ -37,8 +37,11 @@ export interface LocalStorage {
   /** Bytes the item retains: exclusive bytes where the filesystem can tell, else its logical size. */
   sizeOf(item: {volume?: string; snapshot?: string}): Promise<{bytes: number; exclusive: boolean}>
   usage(): Promise<{usedBytes: number; freeBytes: number; totalBytes: number}>
-  /** Removes leftovers of interrupted work (scratch folders of dead processes). */
-  reclaim(): Promise<void>
+  /**
+   * Removes leftovers of interrupted work (scratch folders of dead processes, after killing any
+   * process still writing into them); returns the names of what it removed.
+   */
+  reclaim(): Promise<string[]>
 }
 
 export type Storage = LocalStorage

@@ -11,12 +11,14 @@ import {type Compression, DEFAULT_COMPRESSION} from '../archive/compression.js'
 import {type Zenith, localStorage} from '../context.js'
 import {ExternalCommandError, ZenithError, tail} from '../errors.js'
 import {runBasebackup} from '../pg/basebackup.js'
-import {asUser, giveTo} from '../pg/os-user.js'
+import {giveTo} from '../pg/os-user.js'
 import {type TempInstance, withTempInstance} from '../pg/temp-instance.js'
+import {tiedToZenith} from '../process.js'
 import {type OnProgress, silent} from '../progress.js'
 import {resolveSnapshot} from '../snapshot/snapshots.js'
 import type {SnapshotRecord} from '../state/schema.js'
 import {interruptible} from './interrupt.js'
+import {partialName, recordPartialOutput} from './partial-output.js'
 
 export const EXPORT_FORMATS = ['zenith', 'tar', 'dump', 'sql'] as const
 export type ExportFormat = (typeof EXPORT_FORMATS)[number]
@@ -86,7 +88,7 @@ export async function exportSnapshot(zenith: Zenith, options: ExportOptions): Pr
   const context: ExportContext = {zenith, snapshot, compression, onProgress: options.onProgress ?? silent, outputLabel: outputPath ?? 'stdout'}
   const result = await interruptible(async (signal) => {
     context.signal = signal
-    return writeOutput(options.output, outputPath, signal, (out) => {
+    return writeOutput(zenith, options.output, outputPath, signal, (out) => {
       if (format === 'sql') return exportSql(context, out)
       return withScratch(zenith, snapshot, async (scratch) => {
         if (format === 'dump') return exportDump(context, scratch, out)
@@ -179,7 +181,7 @@ async function exportSql(context: ExportContext, out: Writable): Promise<Written
   return withTempInstance(context.zenith, snapshot, async (instance) => {
     const databases = await listDatabases(instance)
     const args = connectionArgs(instance)
-    const [command, fullArgs] = asUser(instance.osUser, instance.binaries.path('pg_dumpall'), args)
+    const [command, fullArgs] = tiedToZenith(instance.binaries.path('pg_dumpall'), args, instance.osUser)
     const child = execa(command, fullArgs, {reject: false, cwd: '/', stdin: 'ignore', buffer: {stdout: false, stderr: true}, cancelSignal: signal, forceKillAfterDelay: 5000})
     const label = `Writing ${context.outputLabel}`
     let written = 0
@@ -199,7 +201,7 @@ async function exportSql(context: ExportContext, out: Writable): Promise<Written
 
 async function listDatabases(instance: TempInstance): Promise<string[]> {
   const args = [...connectionArgs(instance), '-AtX', '-c', 'select datname from pg_database where datallowconn and not datistemplate order by datname']
-  const [command, fullArgs] = asUser(instance.osUser, instance.binaries.path('psql'), args)
+  const [command, fullArgs] = tiedToZenith(instance.binaries.path('psql'), args, instance.osUser)
   const result = await execa(command, fullArgs, {reject: false, cwd: '/', stdin: 'ignore'})
   if (result.exitCode !== 0) throw new ExternalCommandError('psql', args, tail(result.stderr), result.exitCode)
   return result.stdout.split('\n').filter(Boolean)
@@ -207,7 +209,7 @@ async function listDatabases(instance: TempInstance): Promise<string[]> {
 
 async function runTool(instance: TempInstance, tool: 'pg_dump' | 'pg_dumpall', extra: string[], signal?: AbortSignal): Promise<void> {
   const args = [...connectionArgs(instance), ...extra]
-  const [command, fullArgs] = asUser(instance.osUser, instance.binaries.path(tool), args)
+  const [command, fullArgs] = tiedToZenith(instance.binaries.path(tool), args, instance.osUser)
   const result = await execa(command, fullArgs, {reject: false, cwd: '/', stdin: 'ignore', cancelSignal: signal, forceKillAfterDelay: 5000})
   if (result.exitCode !== 0) throw new ExternalCommandError(tool, args, tail(result.stderr), result.exitCode)
 }
@@ -234,15 +236,30 @@ async function withScratch<T>(zenith: Zenith, snapshot: SnapshotRecord, work: (d
   }
 }
 
-/** A file output is written under a temporary name and renamed when complete. */
-async function writeOutput(output: string | Writable | undefined, outputPath: string | undefined, signal: AbortSignal, write: (out: Writable) => Promise<Written>): Promise<Written> {
+/**
+ * A file output is written under a temporary name and renamed when complete; a record names the
+ * temporary file so that the next command removes it when this one is killed.
+ */
+async function writeOutput(zenith: Zenith, output: string | Writable | undefined, outputPath: string | undefined, signal: AbortSignal, write: (out: Writable) => Promise<Written>): Promise<Written> {
   if (!outputPath) return write(output as Writable)
-  const partial = `${outputPath}.partial-p${process.pid}`
+  const partial = partialName(outputPath)
+  const forgetPartial = await recordPartialOutput(zenith.home, partial)
+  try {
+    return await writeThroughPartial(partial, outputPath, signal, write)
+  } finally {
+    await forgetPartial()
+  }
+}
+
+async function writeThroughPartial(partial: string, outputPath: string, signal: AbortSignal, write: (out: Writable) => Promise<Written>): Promise<Written> {
   const file = createWriteStream(partial, {mode: 0o600})
   const closed = new Promise<void>((resolve, reject) => {
     file.once('close', resolve)
     file.once('error', reject)
   })
+  // A write error (a full disk) also fails `write`, which is awaited first; until the catch
+  // below awaits `closed`, its rejection must not count as unhandled and kill the process.
+  closed.catch(() => undefined)
   try {
     const result = await write(file)
     if (!file.writableEnded) file.end()

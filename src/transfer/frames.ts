@@ -1,6 +1,6 @@
 import type {Readable, Writable} from 'node:stream'
 
-import {type ReportedError, ZenithError, isZenithError, reportedError} from '../errors.js'
+import {type ReportedError, ZenithError, explainSystemError, isZenithError, reportedError} from '../errors.js'
 
 /**
  * The framing of zenith's stream protocol (pushes and pulls over ssh, where the two sides talk
@@ -98,7 +98,8 @@ export function protocolError(what: string): ZenithError {
 }
 
 /** An error as the other side receives it: an F frame's payload (`hint` for an error that is not a ZenithError). */
-export function failurePayload(error: unknown, hint = 'Run it again.'): {error: ReportedError} {
+export function failurePayload(raw: unknown, hint = 'Run it again.'): {error: ReportedError} {
+  const error = explainSystemError(raw) ?? raw
   return {error: isZenithError(error)
     ? {code: error.code, message: error.message, hint: error.hint}
     : {code: 'INVALID_ARGUMENT', message: error instanceof Error ? error.message : String(error), hint}}

@@ -12,7 +12,8 @@ import {ZenithError, tail} from '../errors.js'
 import {runBasebackup} from '../pg/basebackup.js'
 import {findPgBinaries} from '../pg/binaries.js'
 import {clusterStatus} from '../pg/cluster.js'
-import {type OsUser, asUser, giveTo, pgOsUser} from '../pg/os-user.js'
+import {type OsUser, giveTo, pgOsUser} from '../pg/os-user.js'
+import {tiedToZenith} from '../process.js'
 import {type OnProgress, silent} from '../progress.js'
 import {prepareDataDir} from '../snapshot/clone.js'
 import {addSnapshot, readPgVersion} from '../snapshot/records.js'
@@ -322,7 +323,7 @@ async function verifyBackup(dir: string, osUser: OsUser | undefined, version: nu
   const binaries = await findPgBinaries(version || undefined)
   const walFiles = await readdir(path.join(dir, 'pg_wal')).catch(() => [] as string[])
   const args = [...(walFiles.some((file) => /^[0-9A-F]{24}$/.test(file)) ? [] : ['--no-parse-wal']), dir]
-  const [command, fullArgs] = asUser(osUser, binaries.path('pg_verifybackup'), args)
+  const [command, fullArgs] = tiedToZenith(binaries.path('pg_verifybackup'), args, osUser)
   const result = await execa(command, fullArgs, {reject: false, cwd: '/', stdin: 'ignore'})
   if (result.exitCode !== 0) {
     throw new ZenithError('CHECKSUM_MISMATCH', `pg_verifybackup found the basebackup damaged:\n${tail(result.stderr)}`,
