@@ -1,4 +1,5 @@
 import type {PgInfo} from '../pg/lifecycle.js'
+import {maskPasswords} from '../secrets.js'
 import type {StorageInfo} from '../storage/manage.js'
 import {formatBytes, renderTable} from './format.js'
 
@@ -13,7 +14,7 @@ export function pgTable(pgs: PgInfo[]): string {
  * whether clones share blocks. `copy=copy` said nothing; `cow=no` says a clone is a full copy.
  */
 export function storageOptions(storage: Pick<StorageInfo, 'options' | 'copyMethod'>): string {
-  const given = Object.entries(storage.options).filter(([key]) => key !== 'path').map(([key, value]) => `${key}=${value}`)
+  const given = Object.entries(storage.options).filter(([key]) => key !== 'path').map(([key, value]) => `${key}=${maskPasswords(value)}`)
   const cow = storage.copyMethod ? [`cow=${storage.copyMethod === 'copy' ? 'no' : storage.copyMethod}`] : []
   return [...given, ...cow].join(',')
 }
