@@ -574,3 +574,42 @@ describe('remote storages that cannot be read', () => {
     expect(table.stdout).toMatch(/^gone: unreachable: Cannot reach the S3 server/m)
   })
 })
+
+describe('snapshot recv --json', () => {
+  let sender: TestHome
+  let receiver: TestHome
+
+  beforeAll(async () => {
+    sender = await TestHome.create(7220)
+    receiver = await TestHome.create(7230)
+    await sender.ok(['pg', 'create', 'small'])
+    await sender.ok(['snapshot', 'create', 'small@one'])
+  })
+
+  afterAll(async () => {
+    await sender?.destroy()
+    await receiver?.destroy()
+  })
+
+  test('stdout is exactly one JSON document, which names the URL; the URL itself is on stderr while it waits', async () => {
+    const child = execa('node', [BIN, 'snapshot', 'recv', '--json'], {env: receiver.env(), reject: false, buffer: true})
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stderr!.on('data', (data: Buffer) => {
+        const match = /^zenith:\/\/\S+$/m.exec(data.toString())
+        if (match) resolve(match[0])
+      })
+      child.on('exit', () => reject(new Error('recv exited before printing its URL')))
+    })
+    await sender.ok(['snapshot', 'push', 'small@one', '--to', url])
+    const done = await child
+    expect(done.exitCode).toBe(0)
+    const document = JSON.parse(String(done.stdout))
+    expect(document).toMatchObject({url, snapshot: {name: 'small@one'}})
+  })
+
+  test('storage list OPTIONS says whether clones share blocks (cow=...), not copy=copy', async () => {
+    const table = await receiver.ok(['storage', 'list'])
+    expect(table.stdout).toMatch(/^local\s+\S+\s+local\s+cow=(no|reflink|btrfs)\s/m)
+    expect(table.stdout).not.toContain('copy=')
+  })
+})
