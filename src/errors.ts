@@ -25,6 +25,7 @@ export type ErrorCode =
   | 'NO_FREE_PORT' | 'PG_START_FAILED'
   | 'CHECKSUM_MISMATCH' | 'ARCHIVE_INVALID' | 'SOURCE_UNREACHABLE' | 'REMOTE_CONFLICT' | 'REMOTE_BUSY' | 'AUTH_FAILED'
   | 'EXTERNAL_COMMAND_FAILED' | 'INTERRUPTED'
+  | 'NOT_AVAILABLE_YET'
 
 const EXIT_BY_CODE: Record<ErrorCode, number> = {
   INVALID_NAME: EXIT_CODES.USAGE, INVALID_ARGUMENT: EXIT_CODES.USAGE, INVALID_REF: EXIT_CODES.USAGE,
@@ -43,6 +44,9 @@ const EXIT_BY_CODE: Record<ErrorCode, number> = {
   CHECKSUM_MISMATCH: EXIT_CODES.INTEGRITY, ARCHIVE_INVALID: EXIT_CODES.INTEGRITY,
   EXTERNAL_COMMAND_FAILED: EXIT_CODES.EXTERNAL,
   INTERRUPTED: EXIT_CODES.INTERRUPTED,
+  // A command of the product's surface that this version does not have: the invocation cannot
+  // work here, as with an unknown command.
+  NOT_AVAILABLE_YET: EXIT_CODES.USAGE,
 }
 
 export class ZenithError extends Error {

@@ -4,6 +4,7 @@ import {type Zenith, openZenith} from '../context.js'
 import {ZenithError, explainSystemError} from '../errors.js'
 import type {OnProgress} from '../progress.js'
 import {recoverInterrupted} from '../recovery.js'
+import {maskPasswords} from '../secrets.js'
 import {progressRenderer} from './progress.js'
 
 /**
@@ -34,7 +35,10 @@ export abstract class BaseCommand extends Command {
   protected override async catch(error: Error & {exitCode?: number; oclif?: {exit?: number}; code?: string}): Promise<void> {
     // this.exit() and --help/--version signal through errors oclif must see.
     if (error.code === 'EEXIT' || error.oclif?.exit === 0) throw error
-    const failure = describeFailure(error)
+    // Every message may quote a URL the user typed (ours, a library's, a tool's): the last
+    // place a password can be caught before it is printed.
+    const described = describeFailure(error)
+    const failure = {...described, message: maskPasswords(described.message), hint: described.hint === undefined ? undefined : maskPasswords(described.hint)}
     process.exitCode = failure.exitCode
     if (this.jsonEnabled()) {
       this.logJson({error: {code: failure.code, message: failure.message, hint: failure.hint}})

@@ -1,4 +1,5 @@
 import type {OnProgress, ProgressEvent} from '../progress.js'
+import {maskPasswords} from '../secrets.js'
 import {formatBytes, formatRate} from './format.js'
 
 /**
@@ -20,7 +21,7 @@ export function progressRenderer(options: {json: boolean; stream?: NodeJS.WriteS
 
   return (event: ProgressEvent) => {
     if (event.type === 'step') {
-      stream.write(`${event.message}.\n`)
+      stream.write(`${maskPasswords(event.message)}.\n`)
       return
     }
 

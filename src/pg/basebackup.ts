@@ -1,15 +1,19 @@
+import os from 'node:os'
+
 import {execa} from 'execa'
 
 import {ExternalCommandError, ZenithError, tail} from '../errors.js'
 import {tiedToZenith} from '../process.js'
 import type {PgBinaries} from './binaries.js'
 import type {OsUser} from './os-user.js'
+import {lookupPgpass} from './pgpass.js'
 
 export interface BasebackupOptions {
   binaries: PgBinaries
   osUser?: OsUser
   /** libpq connection settings (host, port, user, sslmode, ...), without the password. */
   connection: Record<string, string>
+  /** From the URL; else PGPASSWORD, else the user's ~/.pgpass (see basebackupPassword). */
   password?: string
   /** An empty folder the OS user can write to. */
   dir: string
@@ -27,12 +31,13 @@ export interface BasebackupOptions {
  * running after a kill -9 it would write on into a folder the next command's repair removes.
  */
 export async function runBasebackup(options: BasebackupOptions): Promise<void> {
+  const password = await basebackupPassword(options.connection, options.password)
   const conninfo = Object.entries(options.connection).map(([key, value]) => `${key}='${value.replaceAll('\\', '\\\\').replaceAll("'", String.raw`\'`)}'`).join(' ')
   const args = ['-D', options.dir, '-X', 'stream', '-c', 'fast', '-P', '--no-password', '-d', conninfo]
   const [command, fullArgs] = tiedToZenith(options.binaries.path('pg_basebackup'), args, options.osUser)
   const child = execa(command, fullArgs, {
     reject: false, cwd: '/', stdin: 'ignore', cancelSignal: options.signal, forceKillAfterDelay: 5000,
-    env: options.password === undefined ? {} : {PGPASSWORD: options.password},
+    env: password === undefined ? {} : {PGPASSWORD: password},
   })
   let stderr = ''
   child.stderr?.setEncoding('utf8')
@@ -48,13 +53,25 @@ export async function runBasebackup(options: BasebackupOptions): Promise<void> {
   if (result.exitCode !== 0) throw explainBasebackupFailure(stderr, options.source, options.binaries, args, result.exitCode)
 }
 
+/**
+ * The password as libpq would find it for the user who runs zenith: the URL's, else PGPASSWORD,
+ * else a matching line of PGPASSFILE or ~/.pgpass. Resolved here because pg_basebackup may run
+ * as another OS user (see pgpass.ts).
+ */
+export async function basebackupPassword(connection: Record<string, string>, fromUrl: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
+  if (fromUrl !== undefined) return fromUrl
+  if (env.PGPASSWORD) return env.PGPASSWORD
+  const user = connection.user ?? env.PGUSER ?? os.userInfo().username
+  return lookupPgpass({host: connection.host, port: connection.port ?? '5432', database: 'replication', user}, env)
+}
+
 /** pg_basebackup's messages, sorted by who can fix them: the network, the credentials, the version. */
 export function explainBasebackupFailure(stderr: string, source: string, binaries: PgBinaries, args: string[], exitCode?: number): ZenithError {
   const text = stderr.replaceAll('\r', '\n')
   const last = tail(text.split('\n').filter((line) => !/^\s*\d+\/\d+ kB/.test(line)).join('\n'), 6)
   if (/password authentication failed|no password supplied|no pg_hba\.conf entry|role ".*" does not exist|authentication failed/i.test(text)) {
     return new ZenithError('AUTH_FAILED', `${source} refused the credentials: ${last}`,
-      'Check the user and password in the URL (basebackup://user:password@host:port/), and that pg_hba.conf on the server has a `host replication USER ...` line for this machine.')
+      'Check the user and the password (set PGPASSWORD, or a `HOST:PORT:replication:USER:PASSWORD` line in ~/.pgpass, mode 0600; a password in the URL is visible in `ps`), and that pg_hba.conf on the server has a `host replication USER ...` line for this machine.')
   }
 
   if (/must be superuser or replication role|permission denied to start WAL sender|REPLICATION privilege/i.test(text)) {

@@ -3,6 +3,7 @@ import path from 'node:path'
 import type {Zenith} from '../context.js'
 import {storageRecord} from '../context.js'
 import {ZenithError} from '../errors.js'
+import {maskPasswords} from '../secrets.js'
 import type {StorageRecord} from '../state/schema.js'
 import {DirObjectStore} from './dir-store.js'
 import type {ObjectStore} from './object-store.js'
@@ -169,6 +170,6 @@ export function parseSshUrl(url: URL, text: string): SshTarget {
 }
 
 function invalidUrl(text: string): ZenithError {
-  return new ZenithError('INVALID_ARGUMENT', `"${text}" is not a storage name or a remote URL zenith knows.`,
+  return new ZenithError('INVALID_ARGUMENT', `"${maskPasswords(text)}" is not a storage name or a remote URL zenith knows.`,
     'Use an attached s3/dir storage name, s3://bucket/prefix, file:///path, zenith://host:port/TOKEN or ssh://[user@]host[/zenith/home].')
 }

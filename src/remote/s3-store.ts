@@ -172,7 +172,14 @@ export function explainS3Error(error: unknown, options: S3Options, key: string):
       'Create the bucket first (e.g. `aws s3 mb s3://BUCKET`), or check -c bucket= and -c endpoint=.')
   }
 
-  if (['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AccessDenied', 'ExpiredToken', 'InvalidToken', 'CredentialsProviderError', 'Forbidden'].includes(name) || status === 403) {
+  // The SDK found no credentials at all (none in the environment, no profile): say that, rather
+  // than that the server refused credentials that were never sent.
+  if (name === 'CredentialsProviderError') {
+    return new ZenithError('AUTH_FAILED', `No S3 credentials for bucket "${options.bucket}"${where}: none in the environment and no AWS profile.`,
+      'Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) in the environment of zenith.')
+  }
+
+  if (['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AccessDenied', 'ExpiredToken', 'InvalidToken', 'Forbidden'].includes(name) || status === 403) {
     return new ZenithError('AUTH_FAILED', `The S3 server${where} refused the credentials for bucket "${options.bucket}" (${name || `HTTP ${status}`}).`,
       'Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) to credentials that may read and write this bucket.')
   }

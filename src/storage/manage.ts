@@ -3,7 +3,7 @@ import path from 'node:path'
 
 import type {Zenith} from '../context.js'
 import {DEFAULT_STORAGE, localStorage, storageRecord} from '../context.js'
-import {ZenithError} from '../errors.js'
+import {ZenithError, isZenithError} from '../errors.js'
 import {run} from '../process.js'
 import {validateName} from '../state/names.js'
 import type {StorageRecord, StoreData} from '../state/schema.js'
@@ -14,15 +14,18 @@ import {detectCopyMethod, isOnBtrfs} from './local.js'
 export interface StorageInfo {
   name: string
   type: StorageRecord['type']
-  usedBytes: number
+  /** Absent when a remote storage could not be read: unknown, not 0. */
+  usedBytes?: number
   freeBytes?: number
   options: Record<string, string>
   copyMethod?: StorageRecord['copyMethod']
   path?: string
   pgs: string[]
   snapshots: string[]
-  /** Why a remote storage could not be read (it is listed anyway). */
+  /** Why a remote storage could not be read (it is listed anyway, its size and snapshots unknown). */
   error?: string
+  /** The code of that error (AUTH_FAILED, SOURCE_UNREACHABLE, BUCKET_NOT_FOUND, ...); absent for an unexpected one. */
+  errorCode?: string
 }
 
 export async function listStorages(zenith: Zenith): Promise<StorageInfo[]> {
@@ -122,7 +125,8 @@ async function describeRemoteStorage(record: StorageRecord): Promise<StorageInfo
     const [usage, snapshots] = await Promise.all([remoteUsage(record), listRemoteSnapshots(record)])
     return {...base, usedBytes: usage.usedBytes, snapshots: snapshots.map((snapshot) => snapshot.name)}
   } catch (error) {
-    // One unreachable bucket must not hide the other storages from `storage list`.
-    return {...base, usedBytes: 0, snapshots: [], error: error instanceof Error ? error.message : String(error)}
+    // One unreachable bucket must not hide the other storages from `storage list`; but its size
+    // is unknown, not 0, so that nobody reads an empty bucket into it.
+    return {...base, snapshots: [], error: error instanceof Error ? error.message : String(error), errorCode: isZenithError(error) ? error.code : undefined}
   }
 }

@@ -15,6 +15,7 @@ import {clusterStatus} from '../pg/cluster.js'
 import {type OsUser, giveTo, pgOsUser} from '../pg/os-user.js'
 import {tiedToZenith} from '../process.js'
 import {type OnProgress, silent} from '../progress.js'
+import {displayUrl, maskPasswords} from '../secrets.js'
 import {prepareDataDir} from '../snapshot/clone.js'
 import {addSnapshot, readPgVersion} from '../snapshot/records.js'
 import {validateName} from '../state/names.js'
@@ -101,16 +102,16 @@ export function parseBasebackupUrl(value: string): BasebackupSource {
   try {
     url = new URL(value)
   } catch {
-    throw new ZenithError('INVALID_ARGUMENT', `"${value.replace(/:[^:@/]*@/, ':***@')}" is not a basebackup:// URL.`, 'Write basebackup://USER[:PASSWORD]@HOST[:PORT]/, for example basebackup://replication@db.example.com:5432/.')
+    throw new ZenithError('INVALID_ARGUMENT', `"${maskPasswords(value)}" is not a basebackup:// URL.`, 'Write basebackup://USER@HOST[:PORT]/, for example basebackup://replication@db.example.com:5432/, with the password in PGPASSWORD or ~/.pgpass.')
   }
 
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1')
-  if (!host) throw new ZenithError('INVALID_ARGUMENT', 'The basebackup:// URL names no host.', 'Write basebackup://USER[:PASSWORD]@HOST[:PORT]/.')
+  if (!host) throw new ZenithError('INVALID_ARGUMENT', 'The basebackup:// URL names no host.', 'Write basebackup://USER@HOST[:PORT]/ (the password in PGPASSWORD or ~/.pgpass).')
   const connection: Record<string, string> = {host, port: url.port || '5432', connect_timeout: '10'}
   if (url.username) connection.user = decodeURIComponent(url.username)
   for (const [key, setting] of url.searchParams) {
     if (!/^[a-z_]+$/.test(key) || key === 'password' || key === 'replication' || key === 'dbname') {
-      throw new ZenithError('INVALID_ARGUMENT', `"${key}" is not a connection setting zenith passes on.`, 'Use libpq settings such as ?sslmode=require&sslrootcert=/path/ca.pem; put the password before the @.')
+      throw new ZenithError('INVALID_ARGUMENT', `"${key}" is not a connection setting zenith passes on.`, 'Use libpq settings such as ?sslmode=require&sslrootcert=/path/ca.pem; give the password in PGPASSWORD or ~/.pgpass.')
     }
 
     connection[key] = setting
@@ -128,6 +129,11 @@ async function importBasebackup(context: Context, source: BasebackupSource, sign
   const name = options.name ?? defaultName(source.host)
   const label = `Importing ${name}`
   let copied = 0
+  if (source.password !== undefined) {
+    // Too late to hide it from this run's `ps`, but not from the next one.
+    onProgress({type: 'step', message: 'Warning: a password in the URL is visible to other users of this machine (ps, shell history); set PGPASSWORD or put it in ~/.pgpass instead'})
+  }
+
   onProgress({type: 'step', message: `Taking a base backup of ${source.display} into snapshot ${name}`})
   const record = await addSnapshot(zenith, {
     name, storage: options.storage, method: 'import',
@@ -149,14 +155,17 @@ async function importBasebackup(context: Context, source: BasebackupSource, sign
 }
 
 async function importUrl(context: Context, url: string, signal: AbortSignal): Promise<Imported> {
-  const display = url.replace(/\/\/[^/@]*@/, '//')
+  const display = displayUrl(url)
+  // fetch refuses a URL with credentials (and would quote it, password and all, in its error):
+  // send them as HTTP basic authentication, as curl does.
+  const {href, headers} = withoutCredentials(url)
   let response: Response
   try {
-    response = await fetch(url, {signal})
+    response = await fetch(href, {signal, headers})
   } catch (error) {
     if (signal.aborted) throw error
     const cause = (error as {cause?: {message?: string; code?: string}}).cause
-    throw new ZenithError('SOURCE_UNREACHABLE', `Cannot download ${display}: ${cause?.message ?? (error as Error).message}.`, 'Check the URL and your network connection.')
+    throw new ZenithError('SOURCE_UNREACHABLE', `Cannot download ${display}: ${maskPasswords(cause?.message ?? (error as Error).message)}.`, 'Check the URL and your network connection.')
   }
 
   if (!response.ok || !response.body) {
@@ -171,6 +180,16 @@ async function importUrl(context: Context, url: string, signal: AbortSignal): Pr
     stream, source: display, sourceSize: Number.isFinite(length) && length > 0 ? length : undefined,
     fallbackName: nameFromFile(decodeURIComponent(new URL(url).pathname.split('/').findLast(Boolean) ?? '')), signal,
   })
+}
+
+/** A URL's user and password as an Authorization header, and the URL without them. */
+function withoutCredentials(url: string): {href: string; headers: Record<string, string>} {
+  const parsed = new URL(url)
+  if (!parsed.username && !parsed.password) return {href: url, headers: {}}
+  const basic = Buffer.from(`${decodeURIComponent(parsed.username)}:${decodeURIComponent(parsed.password)}`).toString('base64')
+  parsed.username = ''
+  parsed.password = ''
+  return {href: parsed.href, headers: {authorization: `Basic ${basic}`}}
 }
 
 async function importPath(context: Context, source: string, signal: AbortSignal): Promise<Imported> {

@@ -229,6 +229,74 @@ maybe('snapshot import / export against a real postgres', () => {
     await closeServer()
   })
 
+  test('https://user:password@: sent as basic authentication; the password is never printed', async () => {
+    const secret = 'hunter2-https'
+    const expectedAuth = `Basic ${Buffer.from(`alice:${secret}`).toString('base64')}`
+    const base = await serve((request, response) => {
+      if (request.headers.authorization !== expectedAuth) {
+        response.writeHead(401, {'www-authenticate': 'Basic realm="x"'}).end('who are you')
+        return
+      }
+
+      // Past the authentication: a body that is no archive, refused as such.
+      response.writeHead(200).end('not an archive')
+    })
+    try {
+      const before = await footprint(other)
+      const url = (password: string) => base.replace('http://', `http://alice:${password}@`) + '/files/x.zenith'
+      const refused = await other.run(['snapshot', 'import', '--from', url('wrong-pass'), '--json'])
+      expect(refused.json.error.code).toBe('SOURCE_UNREACHABLE')
+      expect(refused.json.error.message).toContain('HTTP 401')
+      expect(refused.stdout + refused.stderr).not.toContain('wrong-pass')
+
+      const human = await other.run(['snapshot', 'import', '--from', url(secret)])
+      expect(human.exitCode).toBe(7)
+      const accepted = await other.run(['snapshot', 'import', '--from', url(secret), '--json'])
+      expect(accepted.json.error.code).toBe('ARCHIVE_INVALID')
+      for (const result of [human, accepted]) expect(result.stdout + result.stderr).not.toContain(secret)
+      expect(await footprint(other)).toEqual(before)
+    } finally {
+      await closeServer()
+    }
+  })
+
+  test('basebackup:// without a password: PGPASSWORD, then ~/.pgpass (PGPASSFILE); never on a command line', async () => {
+    const url = `basebackup://repl@127.0.0.1:${SOURCE_PORT}/`
+    // Every process's command line while the imports run: zenith's and pg_basebackup's.
+    const seen = new Set<string>()
+    let watching = true
+    const watcher = (async () => {
+      while (watching) {
+        for (const line of String((await execa('ps', ['-eo', 'args'])).stdout).split('\n')) if (/pg_basebackup|run\.js/.test(line)) seen.add(line)
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+    })()
+    // A root-owned 0600 file that the postgres OS user (who runs pg_basebackup) cannot read.
+    const secrets = await mkdtemp(path.join(os.tmpdir(), 'zenith-pgpass-'))
+    try {
+      const noPassword = await home.run(['snapshot', 'import', '--from', url, 'nopass', '--json'], {env: {PGPASSWORD: '', PGPASSFILE: path.join(secrets, 'missing')}})
+      expect(noPassword.json.error.code).toBe('AUTH_FAILED')
+      expect(noPassword.json.error.hint).toContain('PGPASSWORD')
+      expect(noPassword.json.error.hint).toContain('.pgpass')
+
+      await home.ok(['snapshot', 'import', '--from', url, 'viaenv'], {env: {PGPASSWORD: PASSWORD}})
+      const pgpass = path.join(secrets, 'pgpass')
+      await writeFile(pgpass, `127.0.0.1:${SOURCE_PORT}:replication:repl:${PASSWORD.replaceAll(':', '\\:')}\n`, {mode: 0o600})
+      const viaFile = await home.ok(['snapshot', 'import', '--from', url, 'viapgpass'], {env: {PGPASSWORD: '', PGPASSFILE: pgpass}})
+      expect(viaFile.stdout + viaFile.stderr).not.toContain(PASSWORD)
+      expect(viaFile.stderr).not.toContain('Warning')
+    } finally {
+      watching = false
+      await watcher
+      await rm(secrets, {recursive: true, force: true})
+    }
+
+    expect([...seen].some((line) => line.includes('pg_basebackup'))).toBe(true)
+    expect([...seen].filter((line) => line.includes(PASSWORD))).toEqual([])
+    await home.ok(['snapshot', 'destroy', 'viaenv'])
+    await home.ok(['snapshot', 'destroy', 'viapgpass'])
+  })
+
   test('a tar-format basebackup (base.tar + pg_wal.tar + backup_manifest) imports and is checked by pg_verifybackup', async () => {
     const dir = path.join(work, 'tarbackup')
     await asPostgres('pg_basebackup', ['-h', source.dir, '-p', String(SOURCE_PORT), '-U', 'postgres', '-w', '-D', dir, '-Ft', '-X', 'stream', '-c', 'fast'])

@@ -513,3 +513,103 @@ async function treeDigest(root: string): Promise<string[]> {
 
   return lines
 }
+
+/**
+ * A remote storage that cannot be read is listed with the reason, its size and snapshots unknown
+ * (not `0B`, `snapshots: -`, which read as an empty bucket). Its own s3rver and home: no fixture.
+ */
+describe('remote storages that cannot be read', () => {
+  let s3: S3Server
+  let home: TestHome
+  // No credentials anywhere the SDK looks: environment, shared files, profile, instance metadata.
+  const noCredentials = {
+    AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '', AWS_SESSION_TOKEN: '', AWS_PROFILE: '',
+    AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/credentials', AWS_CONFIG_FILE: '/nonexistent/config', AWS_EC2_METADATA_DISABLED: 'true',
+  }
+
+  beforeAll(async () => {
+    s3 = await S3Server.start()
+    await s3.createBucket(BUCKET)
+    home = await TestHome.create(7200)
+    await home.ok(['storage', 'attach', '-t', 's3', '-n', 'tank', '-c', `bucket=${BUCKET}`, '-c', `endpoint=${s3.endpoint}`], {env: S3_CREDENTIALS})
+  })
+
+  afterAll(async () => {
+    await home?.destroy()
+    await s3?.stop()
+  })
+
+  test('an s3 storage without credentials: unreachable with the reason in storage list and show, size unknown', async () => {
+    const listed = await home.ok(['storage', 'list', '--json'], {env: noCredentials})
+    const tank = listed.json.find((item: {name: string}) => item.name === 'tank')
+    expect(tank.errorCode).toBe('AUTH_FAILED')
+    expect(tank.error).toContain('No S3 credentials')
+    expect(tank.usedBytes).toBeUndefined()
+
+    const table = await home.ok(['storage', 'list'], {env: noCredentials})
+    const row = table.stdout.split('\n').find((line) => line.startsWith('tank '))
+    expect(row).toMatch(/^tank\s+\?\s+s3\s/)
+    expect(table.stdout).toContain('tank: unreachable: No S3 credentials')
+
+    const shown = await home.ok(['storage', 'show', 'tank'], {env: noCredentials})
+    expect(shown.stdout).toContain('  unreachable: No S3 credentials')
+    expect(shown.stdout).toContain('  used: ?')
+    expect(shown.stdout).toContain('  snapshots: ?')
+    expect(shown.stdout).not.toContain('0B')
+
+    // With the credentials, the same storage reads as it is: empty.
+    const readable = await home.ok(['storage', 'show', 'tank'], {env: S3_CREDENTIALS})
+    expect(readable.stdout).toContain('  used: 0B')
+    expect(readable.stdout).toContain('  snapshots: -')
+    expect(readable.stdout).not.toContain('unreachable')
+  })
+
+  test('a stopped server: the same unreachable line', async () => {
+    const stopped = await S3Server.start()
+    await stopped.createBucket(BUCKET)
+    await home.ok(['storage', 'attach', '-t', 's3', '-n', 'gone', '-c', `bucket=${BUCKET}`, '-c', `endpoint=${stopped.endpoint}`], {env: S3_CREDENTIALS})
+    await stopped.stop()
+    const table = await home.ok(['storage', 'list'], {env: S3_CREDENTIALS})
+    expect(table.stdout).toMatch(/^gone\s+\?\s+s3\s/m)
+    expect(table.stdout).toMatch(/^gone: unreachable: Cannot reach the S3 server/m)
+  })
+})
+
+describe('snapshot recv --json', () => {
+  let sender: TestHome
+  let receiver: TestHome
+
+  beforeAll(async () => {
+    sender = await TestHome.create(7220)
+    receiver = await TestHome.create(7230)
+    await sender.ok(['pg', 'create', 'small'])
+    await sender.ok(['snapshot', 'create', 'small@one'])
+  })
+
+  afterAll(async () => {
+    await sender?.destroy()
+    await receiver?.destroy()
+  })
+
+  test('stdout is exactly one JSON document, which names the URL; the URL itself is on stderr while it waits', async () => {
+    const child = execa('node', [BIN, 'snapshot', 'recv', '--json'], {env: receiver.env(), reject: false, buffer: true})
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stderr!.on('data', (data: Buffer) => {
+        const match = /^zenith:\/\/\S+$/m.exec(data.toString())
+        if (match) resolve(match[0])
+      })
+      child.on('exit', () => reject(new Error('recv exited before printing its URL')))
+    })
+    await sender.ok(['snapshot', 'push', 'small@one', '--to', url])
+    const done = await child
+    expect(done.exitCode).toBe(0)
+    const document = JSON.parse(String(done.stdout))
+    expect(document).toMatchObject({url, snapshot: {name: 'small@one'}})
+  })
+
+  test('storage list OPTIONS says whether clones share blocks (cow=...), not copy=copy', async () => {
+    const table = await receiver.ok(['storage', 'list'])
+    expect(table.stdout).toMatch(/^local\s+\S+\s+local\s+cow=(no|reflink|btrfs)\s/m)
+    expect(table.stdout).not.toContain('copy=')
+  })
+})

@@ -6,23 +6,22 @@ import {SshServer, sshdUnavailable} from '../helpers/sshd.js'
 import {ACCOUNTS_CHECKSUM, BIN, TestHome, pgbenchFixture} from '../helpers/zenith.js'
 
 
+// Decided at module top level, before the run (describe.skip, not an early return inside each
+// test), so that the closing line counts these tests as skipped rather than passed.
+const unavailable = sshdUnavailable()
+const describeWithSshd = unavailable ? describe.skip : describe
+
 /**
  * Pushes and pulls between homes through a real OpenSSH server on 127.0.0.1 (the proposal's
  * `zenith snapshot push --to ssh://user@host`), and the stream protocol that carries them,
  * spoken to `zenith snapshot recv --stdio` directly.
  */
-describe('ssh remotes', () => {
-  const unavailable = sshdUnavailable()
+describeWithSshd(`ssh remotes${unavailable ? ` (skipped: ${unavailable})` : ''}`, () => {
   let sshd: SshServer
   let source: TestHome
   let sourceSum: string
 
   beforeAll(async () => {
-    if (unavailable) {
-      console.warn(`skipping ssh remotes: ${unavailable}`)
-      return
-    }
-
     sshd = await SshServer.start()
     source = await TestHome.create(6500)
     sourceSum = await pgbenchFixture(source)
@@ -37,7 +36,6 @@ describe('ssh remotes', () => {
   const urlOf = (home: TestHome, zenith = BIN) => `ssh://root@127.0.0.1:${sshd.port}${home.home}?zenith=${encodeURIComponent(zenith)}`
 
   test('push to ssh://, then pull back over ssh into a third home: same table checksum', async () => {
-    if (unavailable) return
     const target = await TestHome.create(6510)
     const third = await TestHome.create(6520)
     try {
@@ -75,7 +73,6 @@ describe('ssh remotes', () => {
   })
 
   test('a key the server does not know, or no zenith there: a clear error, nothing written', async () => {
-    if (unavailable) return
     const target = await TestHome.create(6530)
     try {
       const denied = await source.run(['snapshot', 'push', 'dev@fixture', '--to', urlOf(target), '--json'], {env: sshd.env(sshd.otherKey)})
@@ -99,7 +96,6 @@ describe('ssh remotes', () => {
   })
 
   test('the stream protocol: chunks are verified as they arrive, an interrupted transfer is taken over by the next one', async () => {
-    if (unavailable) return
     const target = await TestHome.create(6540)
     try {
       const files = await Promise.all(['one', 'two', 'three'].map(async (word) => {

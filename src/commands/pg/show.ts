@@ -2,6 +2,7 @@ import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {formatBytes} from '../../cli/format.js'
+import {unreachableLine} from '../../cli/render.js'
 import {inspectPg} from '../../snapshot/inventory.js'
 
 export default class PgShow extends BaseCommand {
@@ -26,7 +27,7 @@ export default class PgShow extends BaseCommand {
       ...(pg.origin ? [`  created from: ${pg.origin.snapshot}${pg.origin.cow ? ' (copy-on-write clone)' : ''}`] : []),
       '  snapshots:',
       ...(pg.snapshots.length === 0 ? ['    -'] : pg.snapshots.flatMap((group) => [
-        `    on ${group.storage}:${group.error ? ` (unreachable: ${group.error})` : ''}`,
+        `    on ${group.storage}:${group.error ? ` (${unreachableLine(group.error)})` : ''}`,
         ...group.items.map((item) => `      ${item.name}: ${formatBytes(item.sizeBytes)}${item.sizeExact ? '' : '*'}`),
       ])),
       ...(Object.keys(pg.settings).length > 0 ? ['  settings:', ...Object.entries(pg.settings).map(([key, value]) => `    ${key} = ${value}`)] : []),

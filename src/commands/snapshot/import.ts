@@ -8,7 +8,7 @@ export default class SnapshotImport extends BaseCommand {
   static override description = 'Import a snapshot: a running server (basebackup://), a data directory, a basebackup, a .zenith archive, a URL or stdin'
   static override examples = [
     '<%= config.bin %> snapshot import --from basebackup://replication@db.example.com:5432/ prod',
-    '<%= config.bin %> snapshot import --from "basebackup://app:secret@10.0.0.5:5432/?sslmode=require"',
+    'PGPASSWORD=secret <%= config.bin %> snapshot import --from "basebackup://app@10.0.0.5:5432/?sslmode=require"',
     '<%= config.bin %> snapshot import --from /var/lib/postgresql/15/main oldpg',
     '<%= config.bin %> snapshot import --from ./backup/base.tar.gz',
     '<%= config.bin %> snapshot import --from prod.zenith',
@@ -18,7 +18,7 @@ export default class SnapshotImport extends BaseCommand {
 
   static override args = {name: Args.string({description: 'name of the new snapshot (default: derived from the source)'})}
   static override flags = {
-    from: Flags.string({char: 'f', description: 'basebackup://USER[:PASSWORD]@HOST[:PORT]/, a path, file://, http(s):// or - (stdin)', required: true}),
+    from: Flags.string({char: 'f', description: 'basebackup://USER@HOST[:PORT]/ (password in PGPASSWORD or ~/.pgpass, not the URL: ps shows it), a path, file://, http(s):// or - (stdin)', required: true}),
     storage: Flags.string({char: 's', description: 'storage to keep it in', default: 'local'}),
   }
 

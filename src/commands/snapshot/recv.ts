@@ -32,6 +32,8 @@ export default class SnapshotRecv extends BaseCommand {
     const stop = () => abort.abort()
     process.once('SIGINT', stop)
     process.once('SIGTERM', stop)
+    let url = ''
+    const urlStream = this.jsonEnabled() ? process.stderr : process.stdout
     try {
       const result = await receiveSnapshot(await this.openZenith(), {
         port: flags.port,
@@ -39,12 +41,17 @@ export default class SnapshotRecv extends BaseCommand {
         storage: flags.storage,
         signal: abort.signal,
         onProgress: this.progress,
-        // Printed at once on stdout (even under --json, as its own line) so a script can read it.
-        onUrl: (url) => process.stdout.write(this.jsonEnabled() ? `${JSON.stringify({url})}\n` : `${url}\n`),
+        // Printed at once, so that the pushing side can be told where to go: on stdout for a
+        // person; under --json on stderr, alone on its line, because stdout carries exactly one
+        // JSON document (the result, which names the URL again).
+        onUrl(printed) {
+          url = printed
+          urlStream.write(`${printed}\n`)
+        },
         onRefused: (from) => process.stderr.write(`Refused a request with a wrong token from ${from}; nothing was written.\n`),
       })
       this.log(`Received ${result.snapshot.name}: ${formatBytes(result.receivedBytes)} for ${formatBytes(result.logicalBytes)}.`)
-      return result
+      return {url, ...result}
     } finally {
       process.off('SIGINT', stop)
       process.off('SIGTERM', stop)

@@ -1,5 +1,6 @@
 import {BaseCommand} from '../../cli/base-command.js'
 import {formatBytes, renderTable} from '../../cli/format.js'
+import {storageOptions, unreachableLine} from '../../cli/render.js'
 import {listStorages} from '../../storage/manage.js'
 
 export default class StorageList extends BaseCommand {
@@ -11,11 +12,12 @@ export default class StorageList extends BaseCommand {
     const storages = await listStorages(await this.openZenith())
     this.log(renderTable(['NAME', 'USED', 'TYPE', 'OPTIONS', 'PATH'], storages.map((storage) => [
       storage.name,
-      formatBytes(storage.usedBytes),
+      storage.usedBytes === undefined ? '?' : formatBytes(storage.usedBytes),
       storage.type,
-      [...(storage.copyMethod ? [`copy=${storage.copyMethod}`] : []), ...Object.entries(storage.options).filter(([key]) => key !== 'path').map(([key, value]) => `${key}=${value}`)].join(',') || '-',
+      storageOptions(storage) || '-',
       storage.path ?? '-',
     ])))
+    for (const storage of storages) if (storage.error) this.log(`${storage.name}: ${unreachableLine(storage.error)}`)
     return storages
   }
 }

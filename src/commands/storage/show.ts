@@ -2,6 +2,7 @@ import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {formatBytes} from '../../cli/format.js'
+import {unreachableLine} from '../../cli/render.js'
 import {showStorage} from '../../storage/manage.js'
 
 export default class StorageShow extends BaseCommand {
@@ -18,9 +19,11 @@ export default class StorageShow extends BaseCommand {
       ...(storage.path ? [`  path: ${storage.path}`] : []),
       ...(storage.copyMethod ? [`  copies by: ${storage.copyMethod}`] : []),
       ...Object.entries(storage.options).filter(([key]) => key !== 'path').map(([key, value]) => `  ${key}: ${value}`),
-      `  used: ${formatBytes(storage.usedBytes)}${storage.freeBytes === undefined ? '' : ` (${formatBytes(storage.freeBytes)} free)`}`,
+      ...(storage.error ? [`  ${unreachableLine(storage.error)}`] : []),
+      `  used: ${storage.usedBytes === undefined ? '?' : formatBytes(storage.usedBytes)}${storage.freeBytes === undefined ? '' : ` (${formatBytes(storage.freeBytes)} free)`}`,
       `  pgs: ${storage.pgs.join(', ') || '-'}`,
-      `  snapshots: ${storage.snapshots.join(', ') || '-'}`,
+      // Unknown, not none, when the storage could not be read.
+      `  snapshots: ${storage.error ? '?' : storage.snapshots.join(', ') || '-'}`,
     ].join('\n'))
     return storage
   }
