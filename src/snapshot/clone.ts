@@ -1,14 +1,12 @@
 import {randomBytes} from 'node:crypto'
-import {chmod, stat} from 'node:fs/promises'
 
 import {type Zenith, DEFAULT_STORAGE, localStorage} from '../context.js'
 import {ZenithError} from '../errors.js'
 import {type CreatePgOptions, type PgInfo, createPg} from '../pg/lifecycle.js'
-import {type OsUser, pgOsUser} from '../pg/os-user.js'
-import {runChecked} from '../process.js'
+import {pgOsUser} from '../pg/os-user.js'
 import {silent} from '../progress.js'
 import {copyTree} from '../storage/local.js'
-import {removeRuntimeFiles} from './backup.js'
+import {prepareDataDir} from './backup.js'
 import {readPgVersion} from './records.js'
 import {destroySnapshot, resolveSnapshot} from './snapshots.js'
 
@@ -45,17 +43,6 @@ export function fillFromSnapshot(zenith: Zenith, ref: string, options: {cow: boo
       password: snapshot.password,
     }
   }
-}
-
-/** A copied data directory must belong to the OS user postgres runs as, mode 0700, no pid file. */
-export async function prepareDataDir(dataDir: string, osUser: OsUser | undefined): Promise<void> {
-  await removeRuntimeFiles(dataDir)
-  const info = await stat(dataDir)
-  if (osUser && (info.uid !== osUser.uid || info.gid !== osUser.gid)) {
-    await runChecked('chown', ['-R', `${osUser.uid}:${osUser.gid}`, dataDir])
-  }
-
-  await chmod(dataDir, 0o700)
 }
 
 /**
