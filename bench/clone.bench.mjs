@@ -2,7 +2,10 @@
 // Thin clone and snapshot timing on a loop-mounted btrfs, at two database sizes, against the
 // baselines a developer would otherwise use: `pg_ctl start` alone, `CREATE DATABASE ... TEMPLATE`
 // and `cp -a --reflink=never`. Needs root (loop mount) and a built dist/.
-//   node bench/clone.bench.mjs [--scales 20,100] [--runs 3]
+// A second part clones snapshots taken right after a bulk load (no checkpoint of its own) against
+// snapshots of the same data taken after a CHECKPOINT: clone time must not depend on how
+// recently the source was written.
+//   node bench/clone.bench.mjs [--scales 20,100] [--runs 3] [--fresh-scale 5]
 import {rm, mkdir} from 'node:fs/promises'
 import path from 'node:path'
 import {execa} from 'execa'
@@ -12,6 +15,7 @@ import {median, option, timed, workFolder, zenithIn} from './lib.mjs'
 const pgBin = '/usr/lib/postgresql/15/bin'
 const scales = option('--scales', '20,100').split(',').map(Number)
 const runs = Number(option('--runs', '3'))
+const freshScale = Number(option('--fresh-scale', '5'))
 
 if (process.getuid?.() !== 0) {
   console.log('clone bench: skipped (needs root for the btrfs loop mount)')
@@ -91,6 +95,26 @@ try {
     const [small, large] = rows
     console.log(`clone time at scale ${large.scale} vs ${small.scale}: ${(large.clone / small.clone).toFixed(2)}x (target: within 1.10x)`)
   }
+
+  // Fresh vs settled: the same pgbench load, snapshotted at once or after a CHECKPOINT.
+  await zenith('pg', 'create', 'fresh', '-s', 'fast')
+  const freshUrl = (await zenith('pg', 'url', 'fresh')).stdout.trim()
+  const times = {fresh: {snapshot: [], clone: []}, settled: {snapshot: [], clone: []}}
+  for (let run = 0; run < runs; run++) {
+    for (const kind of ['fresh', 'settled']) {
+      await execa(path.join(pgBin, 'pgbench'), ['-i', '-q', '-s', String(freshScale), freshUrl])
+      if (kind === 'settled') await execa('psql', [freshUrl, '-qc', 'checkpoint'])
+      times[kind].snapshot.push(await timed(() => zenith('snapshot', 'create', `fresh@${kind}${run}`)))
+      times[kind].clone.push(await timed(() => zenith('pg', 'create', `${kind}${run}`, '--snapshot', `fresh@${kind}${run}`, '--cow')))
+      await zenith('pg', 'destroy', `${kind}${run}`)
+    }
+  }
+
+  const fresh = median(times.fresh.clone)
+  const settled = median(times.settled.clone)
+  console.log(`\nclone of a snapshot taken right after pgbench -i -s ${freshScale}: ${fresh.toFixed(3)} s (snapshot create ${median(times.fresh.snapshot).toFixed(3)} s)`)
+  console.log(`clone of a snapshot of the same data after a CHECKPOINT: ${settled.toFixed(3)} s (snapshot create ${median(times.settled.snapshot).toFixed(3)} s)`)
+  console.log(`fresh / settled: ${(fresh / settled).toFixed(2)}x (target: within 1.10x)`)
 } finally {
   const list = await zenith('pg', 'list', '--json').catch(() => ({stdout: '[]'}))
   for (const pg of JSON.parse(list.stdout || '[]')) if (pg.status === 'running') await zenith('pg', 'stop', pg.name, '--mode', 'immediate').catch(() => undefined)
