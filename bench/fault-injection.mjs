@@ -27,7 +27,7 @@ const ONLY = option('--only', undefined)
 const VERBOSE = flag('--verbose')
 const JSON_OUT = flag('--json')
 const FIRST_PORT = Number(process.env.ZENITH_FI_FIRST_PORT ?? 7400)
-const COMMAND_TIMEOUT_MS = 180_000
+const COMMAND_TIMEOUT_MS = 120_000
 const SCENARIOS = ['kills', 'race', 'bad-inputs', 'concurrency']
 if (ONLY && !SCENARIOS.includes(ONLY)) {
   console.error(`--only takes one of ${SCENARIOS.join(', ')}`)
@@ -67,12 +67,12 @@ class Home {
   }
 
   /** The running CLI (an execa child; `await` gives its result, never rejects). */
-  spawn(args, extraEnv = {}) {
-    return execa('node', [BIN, ...args], {env: this.env(extraEnv), reject: false, stdin: 'ignore', timeout: COMMAND_TIMEOUT_MS, killSignal: 'SIGKILL'})
+  spawn(args, extraEnv = {}, timeout = COMMAND_TIMEOUT_MS) {
+    return execa('node', [BIN, ...args], {env: this.env(extraEnv), reject: false, stdin: 'ignore', timeout, killSignal: 'SIGKILL'})
   }
 
-  async run(args, extraEnv = {}) {
-    return outcome(args, await this.spawn(args, extraEnv))
+  async run(args, extraEnv = {}, timeout = COMMAND_TIMEOUT_MS) {
+    return outcome(args, await this.spawn(args, extraEnv, timeout), timeout)
   }
 
   async ok(args, extraEnv = {}) {
@@ -137,7 +137,7 @@ function socketDir(home) {
 }
 
 /** What a CLI run gave: exit code, output, parsed --json, error code, whether it printed BUG. */
-function outcome(args, result) {
+function outcome(args, result, timeout = COMMAND_TIMEOUT_MS) {
   const stdout = String(result.stdout ?? '')
   const stderr = String(result.stderr ?? '')
   let json
@@ -149,7 +149,7 @@ function outcome(args, result) {
     args, exitCode: result.exitCode ?? -1, stdout, stderr, json, timedOut: Boolean(result.timedOut),
     code: json?.error?.code,
     bug: /\bBUG\b/.test(stdout + stderr) || result.exitCode === 1,
-    short: `exit ${result.exitCode}${json?.error?.code ? ` ${json.error.code}` : ''}: ${(json?.error?.message ?? (stderr || stdout)).trim().split('\n').slice(-2).join(' | ').slice(0, 240)}`,
+    short: result.timedOut ? `hung: killed after ${timeout / 1000} s` : result.exitCode === 0 ? 'ok' : `exit ${result.exitCode}${json?.error?.code ? ` ${json.error.code}` : ''}: ${(json?.error?.message ?? (stderr || stdout)).trim().split('\n').slice(-2).join(' | ').slice(0, 240)}`,
   }
 }
 
@@ -314,7 +314,7 @@ function row(scenario, group, counts, notes = []) {
 function printTable() {
   const groups = {
     kills: ['tried', 'killed', 'recovered', 'data lost', 'unusable', 'stray procs', 'leftovers'],
-    race: ['tried', 'lost writes', 'PANICs', 'BUGs', 'unclear errors'],
+    race: ['tried', 'lost writes', 'PANICs', 'BUGs', 'unclear errors', 'leftovers'],
     'bad-inputs': ['tried', 'clear errors', 'BUGs', 'state changed', 'stray procs'],
     concurrency: ['tried', 'succeeded', 'clear errors', 'BUGs', 'missing', 'orphans', 'store ok'],
   }
@@ -815,7 +815,7 @@ async function races() {
       if (missing.length === 0) break
     }
 
-    return missing
+    return missing.map((a) => a.id)
   }
 
   await build()
@@ -823,7 +823,7 @@ async function races() {
   // The issue's race: stop; start in the background; 10 ms later, checkout.
   const raceTrials = 5 * TRIALS
   log(`race: pg start | pg checkout, ${raceTrials} trials`)
-  const counts = {tried: 0, 'lost writes': 0, PANICs: 0, BUGs: 0, 'unclear errors': 0}
+  const counts = {tried: 0, 'lost writes': 0, PANICs: 0, BUGs: 0, 'unclear errors': 0, leftovers: 0}
   const notes = []
   for (let i = 0; i < raceTrials; i++) {
     await home.ensureRunning('c0')
@@ -866,6 +866,12 @@ async function races() {
       }
     }
 
+    const left = leftovers(home)
+    if (left.length > 0) {
+      counts.leftovers++
+      notes.push(`${label}: left ${left.join(', ')}`)
+    }
+
     detail(label, `acked ${writer.acked.length}, lost ${lost.length}, panics ${newPanics}`)
     await dropNewSnapshots(known)
   }
@@ -890,7 +896,7 @@ async function races() {
   const allowed = ['PG_BUSY', 'PG_RUNNING', 'PG_NOT_RUNNING', 'PG_NOT_FOUND', 'SNAPSHOT_NOT_FOUND']
   let n = 0
   for (const [first, second] of pairs) {
-    const pairCounts = {tried: 0, 'lost writes': 0, PANICs: 0, BUGs: 0, 'unclear errors': 0}
+    const pairCounts = {tried: 0, 'lost writes': 0, PANICs: 0, BUGs: 0, 'unclear errors': 0, leftovers: 0}
     const pairNotes = []
     for (let i = 0; i < pairTrials; i++) {
       // Half the trials start from a stopped pg, so that start has something to do.
@@ -936,6 +942,12 @@ async function races() {
           pairCounts['unclear errors']++
           pairNotes.push(`zenith ${result.args.join(' ')}: ${result.short}`)
         }
+      }
+
+      const left = leftovers(home)
+      if (left.length > 0) {
+        pairCounts.leftovers++
+        pairNotes.push(`${label}: left ${left.join(', ')}`)
       }
 
       detail(label, `acked ${writer.acked.length}`)
@@ -1060,7 +1072,7 @@ async function badInputs() {
     const state = home.state()
     const listing = storageListing(home, [share])
     const pgsBefore = await home.pgs()
-    const result = await home.run([...args, '--json'])
+    const result = await home.run([...args, '--json'], {}, 30_000)
     counts.tried++
     const shown = `zenith ${args.join(' ').replaceAll(home.dir, '$HOME')}`
     const clear = result.exitCode !== 0 && result.exitCode !== 1 && typeof result.json?.error?.code === 'string' && !result.bug
