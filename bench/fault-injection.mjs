@@ -231,6 +231,11 @@ function walk(dir, skip = () => false, out = []) {
  * files, data directories and snapshot folders that no record names.
  */
 function leftovers(home, extraDirs = []) {
+  return leftoverPaths(home, extraDirs).map((item) => item.shown)
+}
+
+/** The same, each with its full path (to clear it once counted). */
+function leftoverPaths(home, extraDirs = []) {
   const found = []
   let data = {}
   try {
@@ -241,15 +246,15 @@ function leftovers(home, extraDirs = []) {
   const snapshotVolumes = new Set(Object.values(data.snapshots ?? {}).map((s) => s.volume))
   for (const storage of Object.values(data.storages ?? {})) {
     if (!storage.path || storage.type === 'dir') continue
-    for (const entry of list(path.join(storage.path, '.scratch'))) found.push(`${storage.name}/.scratch/${entry}`)
-    for (const entry of list(path.join(storage.path, 'volumes'))) if (!volumes.has(entry)) found.push(`${storage.name}/volumes/${entry} (no pg)`)
-    for (const entry of list(path.join(storage.path, 'snapshots'))) if (!snapshotVolumes.has(entry)) found.push(`${storage.name}/snapshots/${entry} (no snapshot)`)
+    for (const entry of list(path.join(storage.path, '.scratch'))) found.push({shown: `${storage.name}/.scratch/${entry}`, full: path.join(storage.path, '.scratch', entry)})
+    for (const entry of list(path.join(storage.path, 'volumes'))) if (!volumes.has(entry)) found.push({shown: `${storage.name}/volumes/${entry} (no pg)`, full: path.join(storage.path, 'volumes', entry)})
+    for (const entry of list(path.join(storage.path, 'snapshots'))) if (!snapshotVolumes.has(entry)) found.push({shown: `${storage.name}/snapshots/${entry} (no snapshot)`, full: path.join(storage.path, 'snapshots', entry)})
   }
 
   const skip = (full) => /\/(volumes|snapshots|cache|logs)$/.test(full) && !full.includes('/share/') ? true : /\/(volumes|snapshots)\/[^/]+$/.test(full)
   for (const file of [...walk(home.dir, skip), ...extraDirs.flatMap((dir) => walk(dir))]) {
     const base = path.basename(file)
-    if (/\.partial-p\d+$/.test(base) || /\.tmp$/.test(base)) found.push(path.relative(home.dir, file))
+    if (/\.partial-p\d+$/.test(base) || /\.tmp$/.test(base)) found.push({shown: path.relative(home.dir, file), full: file})
   }
 
   return found
@@ -644,7 +649,7 @@ async function kills() {
     if (op.name === 'snapshot push --to dir') await home.run(['snapshot', 'destroy', `pp@p${t}`, '--force'])
     await killAll(await strayProcesses(home, await home.pgs()))
     // A leftover is counted once, where it appeared: clear what the repair did not.
-    for (const entry of list(path.join(local, '.scratch'))) await rm(path.join(local, '.scratch', entry), {recursive: true, force: true})
+    for (const item of leftoverPaths(home, [share, outDir])) await rm(item.full, {recursive: true, force: true})
     for (const file of walk(outDir)) await rm(file, {recursive: true, force: true})
   }
 
@@ -870,6 +875,7 @@ async function races() {
     if (left.length > 0) {
       counts.leftovers++
       notes.push(`${label}: left ${left.join(', ')}`)
+      for (const item of leftoverPaths(home)) await rm(item.full, {recursive: true, force: true})
     }
 
     detail(label, `acked ${writer.acked.length}, lost ${lost.length}, panics ${newPanics}`)
@@ -948,6 +954,7 @@ async function races() {
       if (left.length > 0) {
         pairCounts.leftovers++
         pairNotes.push(`${label}: left ${left.join(', ')}`)
+        for (const item of leftoverPaths(home)) await rm(item.full, {recursive: true, force: true})
       }
 
       detail(label, `acked ${writer.acked.length}`)
