@@ -5,7 +5,7 @@
 // ZENITH_FI_FIRST_PORT says otherwise. Prints one table; nothing in it is hard-coded: every
 // figure is counted from what the commands did. See docs/reliability.md.
 //
-//   node bench/fault-injection.mjs [--trials N] [--only kills|race|bad-inputs|concurrency] [--json] [--verbose]
+//   node bench/fault-injection.mjs [--trials N] [--only kills,race,bad-inputs,concurrency] [--json] [--verbose]
 //
 // --trials N (default 6): kill trials per operation = N, main race trials = 5N (30 by default),
 // trials per race pair = ceil(N/3), concurrent commands = 100 (fixed).
@@ -23,13 +23,13 @@ const argv = process.argv.slice(2)
 const flag = (name) => argv.includes(name)
 const option = (name, fallback) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : fallback)
 const TRIALS = Math.max(1, Number(option('--trials', '6')))
-const ONLY = option('--only', undefined)
+const ONLY = option('--only', undefined)?.split(',')
 const VERBOSE = flag('--verbose')
 const JSON_OUT = flag('--json')
 const FIRST_PORT = Number(process.env.ZENITH_FI_FIRST_PORT ?? 7400)
 const COMMAND_TIMEOUT_MS = 120_000
 const SCENARIOS = ['kills', 'race', 'bad-inputs', 'concurrency']
-if (ONLY && !SCENARIOS.includes(ONLY)) {
+if (ONLY && !ONLY.every((name) => SCENARIOS.includes(name))) {
   console.error(`--only takes one of ${SCENARIOS.join(', ')}`)
   process.exit(2)
 }
@@ -773,6 +773,13 @@ class Writer {
     })()
   }
 
+  /** Waits until `count` more inserts are acknowledged (at most `ms`). */
+  async acks(count, ms = 3000) {
+    const target = this.acked.length + count
+    const deadline = now() + ms
+    while (this.acked.length < target && now() < deadline) await sleep(10)
+  }
+
   async stop() {
     this.running = false
     await this.loop
@@ -835,7 +842,7 @@ async function races() {
     const known = (await home.snapshots(['--pg', 'c0'])).map((s) => s.name)
     const writer = new Writer(url)
     writer.start()
-    await sleep(100)
+    await writer.acks(5)
     await home.run(['pg', 'stop', 'c0'])
     const start = home.spawn(['pg', 'start', 'c0', '--json'])
     await sleep(10)
@@ -843,7 +850,7 @@ async function races() {
     const checkoutEnd = now()
     const started = outcome(['pg', 'start', 'c0', '--json'], await start)
     await home.ensureRunning('c0')
-    await sleep(300)
+    await writer.acks(5)
     await writer.stop()
     counts.tried++
     const lost = await missingWrites(writer.acked, known)
@@ -911,7 +918,7 @@ async function races() {
       const known = (await home.snapshots(['--pg', 'c0'])).map((s) => s.name)
       const writer = new Writer(url)
       writer.start()
-      await sleep(100)
+      if (i % 2 === 0) await writer.acks(5)
       const ids = [n++, n++]
       const argsOne = [...commands[first](ids[0]), '--json']
       const argsTwo = [...commands[second](ids[1]), '--json']
@@ -920,8 +927,11 @@ async function races() {
       const two = home.spawn(argsTwo)
       const outcomes = [outcome(argsOne, await one), outcome(argsTwo, await two)]
       const destroyed = outcomes.some((o) => o.args[1] === 'destroy' && o.exitCode === 0)
-      if (!destroyed) await home.ensureRunning('c0')
-      await sleep(200)
+      if (!destroyed) {
+        await home.ensureRunning('c0')
+        await writer.acks(5)
+      }
+
       await writer.stop()
       pairCounts.tried++
       const label = `#${i} ${outcomes.map((o) => `[${o.args.slice(0, 3).join(' ')}: ${o.short.slice(0, 80)}]`).join(' ')}`
@@ -1180,13 +1190,13 @@ async function main() {
   if (!existsSync(path.join(ROOT, 'dist'))) throw new Error('build first: npm run build')
   const began = now()
   const commit = (await execa('git', ['rev-parse', '--short', 'HEAD'], {cwd: ROOT, reject: false})).stdout
-  log(`fault injection: commit ${commit}, --trials ${TRIALS}${ONLY ? `, --only ${ONLY}` : ''}`)
+  log(`fault injection: commit ${commit}, --trials ${TRIALS}${ONLY ? `, --only ${ONLY.join(',')}` : ''}`)
   let failure
   try {
-    if (!ONLY || ONLY === 'kills') await kills()
-    if (!ONLY || ONLY === 'race') await races()
-    if (!ONLY || ONLY === 'bad-inputs') await badInputs()
-    if (!ONLY || ONLY === 'concurrency') await concurrency()
+    if (!ONLY || ONLY.includes('kills')) await kills()
+    if (!ONLY || ONLY.includes('race')) await races()
+    if (!ONLY || ONLY.includes('bad-inputs')) await badInputs()
+    if (!ONLY || ONLY.includes('concurrency')) await concurrency()
   } catch (error) {
     failure = error
   } finally {
