@@ -1213,8 +1213,11 @@ async function main() {
   }
 }
 
+// Ctrl-C: clean up, then print the groups finished so far (a partial run is still a measurement).
 process.on('SIGINT', async () => {
   for (const home of homes) await home.destroy().catch(() => {})
+  console.log('zenith fault injection: interrupted; the groups finished so far:')
+  printTable()
   process.exit(130)
 })
 
