@@ -73,6 +73,10 @@ export async function recoverInterrupted(zenith: Zenith): Promise<Repair[]> {
     })
   }
 
+  await attempt('store', 'remove the temporary files of a killed store write', async () => {
+    const removed = await zenith.store.reclaimTemporaries()
+    return removed > 0 ? `removed ${removed} temporary ${removed === 1 ? 'file' : 'files'} of a killed store write` : undefined
+  })
   await attempt('cache', 'remove what a killed transfer left', async () => {
     // A killed pull's verified chunks stay for a re-run (which adopts them) until they expire.
     const removed = await reclaimCaches(zenith.home)

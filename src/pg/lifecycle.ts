@@ -202,6 +202,9 @@ export async function destroyPg(zenith: Zenith, name: string, options: {force?: 
   let owned: string[] = []
   const pg = await claimPg(zenith, name, 'destroying', (data) => {
     owned = Object.values(data.snapshots).filter((snapshot) => snapshot.pg === name).map((snapshot) => snapshot.name)
+    // A copy being made from one of its snapshots holds them, --force or not.
+    const copying = Object.values(data.pgs).find((other) => other.state === 'creating' && other.origin && owned.includes(other.origin.snapshot))
+    if (copying) throw pgBusy(copying)
     if (owned.length > 0 && !options.force) {
       throw new ZenithError('HAS_DEPENDENTS', `pg "${name}" has snapshots: ${owned.join(', ')}.`,
         `Destroy them first (zenith snapshot destroy ...), or pass --force to destroy them with the pg.`)

@@ -1,6 +1,7 @@
 import type {Zenith} from '../context.js'
 import {ZenithError} from '../errors.js'
 import {validateName} from '../state/names.js'
+import {assertDataFilesystem} from '../storage/filesystem.js'
 import type {StorageRecord} from '../state/schema.js'
 import {probeStore} from './layout.js'
 import {dirPath, objectStoreFor, s3Options} from './open.js'
@@ -26,6 +27,7 @@ export async function attachRemoteStorage(zenith: Zenith, options: AttachRemoteO
   const record: StorageRecord = {name, type: options.type, options: {}, createdAt: new Date().toISOString()}
   if (options.type === 'dir') {
     record.path = dirPath(options.options)
+    await assertDataFilesystem(record.path)
     record.options = {path: record.path}
   } else {
     s3Options(options.options)

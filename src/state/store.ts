@@ -1,9 +1,9 @@
 import {randomBytes} from 'node:crypto'
-import {mkdir, open, readFile, rename, rm} from 'node:fs/promises'
+import {mkdir, open, readFile, readdir, rename, rm} from 'node:fs/promises'
 import path from 'node:path'
 
 import {ZenithError} from '../errors.js'
-import {acquireLock} from './lock.js'
+import {acquireLock, isAlive} from './lock.js'
 import {SCHEMA_VERSION, type StoreData, emptyStore} from './schema.js'
 
 /**
@@ -44,6 +44,23 @@ export class Store {
     } finally {
       await lock.release()
     }
+  }
+
+  /**
+   * Removes the temporary files of writers that were killed between write and rename (their pid
+   * is in the name); a live writer's file is left alone. Returns how many went.
+   */
+  async reclaimTemporaries(): Promise<number> {
+    const prefix = `${path.basename(this.file)}.`
+    let removed = 0
+    for (const entry of await readdir(this.home).catch(() => [] as string[])) {
+      const pid = Number(/^(\d+)\.[0-9a-f]+\.tmp$/.exec(entry.slice(prefix.length))?.[1])
+      if (!entry.startsWith(prefix) || !pid || isAlive(pid)) continue
+      await rm(path.join(this.home, entry), {force: true})
+      removed++
+    }
+
+    return removed
   }
 
   private async write(data: StoreData): Promise<void> {

@@ -10,6 +10,7 @@ import type {StorageRecord, StoreData} from '../state/schema.js'
 import {listRemoteSnapshots, remoteUsage} from '../remote/layout.js'
 import {assertReachable, pgOsUser} from '../pg/os-user.js'
 import {detectCopyMethod, isOnBtrfs} from './local.js'
+import {assertDataFilesystem} from './filesystem.js'
 
 export interface StorageInfo {
   name: string
@@ -73,6 +74,7 @@ export async function attachLocalStorage(zenith: Zenith, options: {name: string;
     throw new ZenithError('NAME_TAKEN', `A storage named "${options.name}" is already attached.`, 'Choose another name, or detach it first.')
   }
 
+  await assertDataFilesystem(folder)
   if (options.type === 'btrfs') {
     let existing = folder
     while (!(await stat(existing).then(() => true, () => false))) existing = path.dirname(existing)

@@ -49,11 +49,24 @@ maybe('claims, ports and passwords of pgs', () => {
   test('pg start racing pg checkout: one wins, the other gets PG_BUSY, and no acknowledged write is lost (30 trials)', async () => {
     let acknowledged = 0
     let checkouts = 0
+    // Port and password survive checkouts: one URL for the whole loop.
+    const url = await home.url('c0')
+    const sql = async (text: string) => {
+      const client = new pg.Client({connectionString: url})
+      await client.connect()
+      try {
+        return (await client.query(text)).rows
+      } finally {
+        await client.end()
+      }
+    }
+
+    let running = (await status('c0')) === 'running'
     for (let trial = 1; trial <= 30; trial++) {
-      if ((await status('c0')) !== 'running') await home.ok(['pg', 'start', 'c0'])
+      if (!running) await home.ok(['pg', 'start', 'c0'])
       // An acknowledged write just before the race: whoever wins, it must survive, in CURRENT
       // (start won) or in the HEAD{n} the checkout saved (checkout won).
-      await home.query('c0', `insert into acks values (${trial})`)
+      await sql(`insert into acks values (${trial})`)
       acknowledged = trial
       await home.ok(['pg', 'stop', 'c0'])
       const start = home.run(['pg', 'start', 'c0', '--json'])
@@ -79,9 +92,12 @@ maybe('claims, ports and passwords of pgs', () => {
         await home.ok(['pg', 'destroy', copy])
         await home.ok(['snapshot', 'destroy', head])
       } else {
-        const rows = await home.query<{n: number}>('c0', `select count(*)::int as n from acks where id = ${trial}`)
+        const rows = await sql(`select count(*)::int as n from acks where id = ${trial}`)
         expect(rows[0].n).toBe(1)
       }
+
+      // The start runs unless the checkout won before it could (then c0 stays stopped).
+      running = started.exitCode === 0
     }
 
     expect(acknowledged).toBe(30)
@@ -92,6 +108,7 @@ maybe('claims, ports and passwords of pgs', () => {
 
   test('every pair of commands on one pg: one at a time, never a BUG or a PANIC', async () => {
     if ((await status('c0')) !== 'running') await home.ok(['pg', 'start', 'c0'])
+    await home.ok(['snapshot', 'create', 'c0@copied'])
     const pairs: Array<[string[], string[]]> = [
       [['pg', 'stop', 'c0'], ['pg', 'restart', 'c0']],
       [['pg', 'restart', 'c0'], ['snapshot', 'create', 'c0@pair-1']],
@@ -99,6 +116,7 @@ maybe('claims, ports and passwords of pgs', () => {
       [['pg', 'checkout', 'c0@t0'], ['pg', 'restart', 'c0']],
       [['pg', 'stop', 'c0'], ['pg', 'checkout', 'c0@t0']],
       [['pg', 'create', 'k1', '--snapshot', 'c0@t0'], ['snapshot', 'destroy', 'c0@t0', '--force']],
+      [['pg', 'create', 'k2', '--snapshot', 'c0@copied'], ['pg', 'destroy', 'c0', '--force']],
     ]
     for (const [first, second] of pairs) {
       const results = await Promise.all([home.run([...first, '--json']), (async () => {
@@ -107,7 +125,7 @@ maybe('claims, ports and passwords of pgs', () => {
       })()])
       for (const result of results) {
         expect(result.stdout + result.stderr).not.toMatch(/BUG|unexpected error/)
-        if (result.exitCode !== 0) expect(['PG_BUSY', 'PG_RUNNING', 'PG_NOT_RUNNING', 'SNAPSHOT_NOT_FOUND']).toContain(errorCode(result))
+        if (result.exitCode !== 0) expect(['PG_BUSY', 'PG_RUNNING', 'PG_NOT_RUNNING', 'SNAPSHOT_NOT_FOUND', 'PG_NOT_FOUND']).toContain(errorCode(result))
       }
 
       const data = await state()
@@ -118,7 +136,13 @@ maybe('claims, ports and passwords of pgs', () => {
     // SNAPSHOT_NOT_FOUND) or is still there with its clone.
     const data = await state()
     if (data.pgs.k1) expect(data.snapshots['c0@t0']).toBeDefined()
+    // Likewise a pg destroyed with its snapshots while one of them was being copied.
+    if (data.pgs.k2) expect(data.snapshots['c0@copied']).toBeDefined()
     expect(await logOf('c0')).not.toMatch(/PANIC/)
+    if (!data.pgs.c0) {
+      await home.ok(['pg', 'create', 'c0'])
+      await home.query('c0', 'create table acks (id int primary key)')
+    }
   }, 300_000)
 
   test('pg start --port with a bad port changes nothing', async () => {

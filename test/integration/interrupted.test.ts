@@ -1,4 +1,4 @@
-import {chmod, mkdir, mkdtemp, readFile, readdir, rm, writeFile} from 'node:fs/promises'
+import {chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
@@ -118,6 +118,30 @@ maybe('a killed command is repaired by the next one', () => {
 
     expect(caught).toBeGreaterThanOrEqual(3)
   }, 300_000)
+
+  test('the temporary file of a store write killed before its rename is removed by the next command', async () => {
+    // A pid that is certainly gone: a process that ran and exited.
+    const dead = (await execa('sh', ['-c', 'echo $$'])).stdout.trim()
+    const leftover = path.join(home.home, `state.json.${dead}.0badc0de.tmp`)
+    const live = path.join(home.home, `state.json.${process.pid}.0badc0de.tmp`)
+    await writeFile(leftover, '{}')
+    await writeFile(live, '{}')
+    const next = await home.ok(['pg', 'list'])
+    expect(next.stderr).toMatch(/temporary file of a killed store write/)
+    await expect(stat(leftover)).rejects.toThrow()
+    // A live writer's file is not touched.
+    await stat(live)
+    await rm(live)
+  })
+
+  test('a storage folder on a pseudo filesystem is refused at once (node\'s mkdir would hang on /proc)', async () => {
+    for (const type of ['local', 'dir']) {
+      const result = await home.run(['storage', 'attach', '-t', type, '-n', `proc${type}`, '-c', 'path=/proc/zenith-nope', '--json'])
+      expect(result.json?.error?.code).toBe('INVALID_ARGUMENT')
+    }
+
+    expect((await home.ok(['storage', 'list', '--json'])).json.map((item: {name: string}) => item.name)).not.toContain('proclocal')
+  }, 30_000)
 
   test('kill -9 of an export: its temporary postgres, scratch folders and FILE.partial-pPID are removed', async () => {
     const out = path.join(work, 'exports')
