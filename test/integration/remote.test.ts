@@ -613,3 +613,35 @@ describe('snapshot recv --json', () => {
     expect(table.stdout).not.toContain('copy=')
   })
 })
+
+/** What a new user hits around push, storage attach and destroy (issue 9, item 14). */
+describe('push targets, storage types and destroy --json', () => {
+  let home: TestHome
+  const folders: string[] = []
+  const newFolder = async (): Promise<string> => {
+    const folder = await mkdtemp(path.join(os.tmpdir(), 'zenith-remote-'))
+    folders.push(folder)
+    return folder
+  }
+
+  beforeAll(async () => {
+    home = await TestHome.create(7240)
+    await home.ok(['pg', 'create', 'small'])
+    await home.ok(['snapshot', 'create', 'small@one'])
+  })
+
+  afterAll(async () => {
+    await home?.destroy()
+    for (const folder of folders) await rm(folder, {recursive: true, force: true})
+  })
+
+  test('an unknown push target and a local storage as target: the hint names what push accepts, not storage attach -t local', async () => {
+    for (const to of ['nosuch', 'local']) {
+      const refused = await home.run(['snapshot', 'push', 'small@one', '--to', to, '--json'])
+      expect(refused.json.error.code).toBe(to === 'local' ? 'STORAGE_UNSUPPORTED' : 'STORAGE_NOT_FOUND')
+      const {hint} = refused.json.error
+      expect(hint).not.toContain('-t local')
+      for (const form of ['-t s3', '-t dir', 's3://', 'file://', 'ssh://[user@]host[:port][/zenith/home]', 'zenith://']) expect(hint).toContain(form)
+    }
+  })
+})
