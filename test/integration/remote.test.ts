@@ -644,4 +644,21 @@ describe('push targets, storage types and destroy --json', () => {
       for (const form of ['-t s3', '-t dir', 's3://', 'file://', 'ssh://[user@]host[:port][/zenith/home]', 'zenith://']) expect(hint).toContain(form)
     }
   })
+
+  test('storage attach -t native and -t zfs list the same working types, and zfs says it is not supported yet', async () => {
+    const native = await home.run(['storage', 'attach', '-t', 'native', '-n', 'x', '-c', 'path=/tmp/x', '--json'])
+    const zfs = await home.run(['storage', 'attach', '-t', 'zfs', '-n', 'x', '-c', 'path=/tmp/x', '--json'])
+    expect(native.json.error.code).toBe('INVALID_ARGUMENT')
+    expect(zfs.json.error.code).toBe('STORAGE_UNSUPPORTED')
+    expect(zfs.json.error.message).toMatch(/zfs .*not supported yet in this version/)
+    for (const failure of [native, zfs]) {
+      expect(`${failure.json.error.message} ${failure.json.error.hint}`).not.toMatch(/-t zfs|zfs,|, zfs/)
+      expect(failure.json.error.hint).toContain('-t local, -t btrfs, -t s3, -t dir')
+    }
+
+    expect(native.json.error.hint).toBe(zfs.json.error.hint)
+    const help = await home.ok(['storage', 'attach', '--help'])
+    expect(help.stdout).toContain('storage type: local, btrfs, s3, dir')
+    expect(help.stdout).not.toContain('zfs')
+  })
 })
