@@ -661,4 +661,17 @@ describe('push targets, storage types and destroy --json', () => {
     expect(help.stdout).toContain('storage type: local, btrfs, s3, dir')
     expect(help.stdout).not.toContain('zfs')
   })
+
+  test('snapshot push --help and pull --help show the ssh forms with a port, a ZENITH_HOME and ?zenith=', async () => {
+    // Wide enough that no URL is wrapped.
+    const wide = {env: {OCLIF_COLUMNS: '400'}}
+    for (const command of ['push', 'pull']) {
+      const help = (await home.ok(['snapshot', command, '--help'], wide)).stdout
+      expect(help).toContain('ssh://[user@]host[:port][/zenith/home][?zenith=COMMAND')
+      expect(help).toMatch(/ssh:\/\/deploy@db2\.internal:2222\/var\/lib\/zenith/)
+      expect(help).toContain('?zenith=/opt/zenith/bin/run.js')
+    }
+
+    expect((await home.ok(['snapshot', 'push', '--help'], wide)).stdout).toContain('&storage=fast')
+  })
 })
