@@ -674,4 +674,36 @@ describe('push targets, storage types and destroy --json', () => {
 
     expect((await home.ok(['snapshot', 'push', '--help'], wide)).stdout).toContain('&storage=fast')
   })
+
+  test('a first push to an empty remote counts chunks repeated within the snapshot as such, none as already at the remote', async () => {
+    const folder = await newFolder()
+    /** Every chunk of a pushed snapshot, and the distinct ones, from its manifest at the remote. */
+    const chunksOf = async (remote: string, snapshot: string) => {
+      const manifest = JSON.parse(await readFile(path.join(remote, 'manifests', `${snapshot}.json`), 'utf8')) as {files: Array<{chunks: string[]}>}
+      const all = manifest.files.flatMap((file) => file.chunks)
+      return {all: all.length, distinct: new Set(all).size}
+    }
+
+    const first = await home.ok(['snapshot', 'push', 'small@one', '--to', `file://${folder}/a`, '--json'])
+    const one = await chunksOf(`${folder}/a`, 'small@one')
+    // A fresh data directory repeats chunks (zeroed WAL segments, ...): what made "497 already there".
+    expect(one.all).toBeGreaterThan(one.distinct)
+    expect(first.json).toMatchObject({chunksSent: one.distinct, chunksAtRemote: 0, chunksRepeated: one.all - one.distinct, chunksSkipped: one.all - one.distinct})
+
+    const human = await home.ok(['snapshot', 'push', 'small@one', '--to', `file://${folder}/b`])
+    expect(human.stdout).toContain(`; ${one.distinct} chunks uploaded, 0 already at the remote, ${one.all - one.distinct} repeated within the snapshot.`)
+    expect(human.stdout).not.toContain('already there')
+
+    // A second snapshot of the same pg: most of its chunks are now at the remote.
+    await home.ok(['snapshot', 'create', 'small@two'])
+    const second = await home.ok(['snapshot', 'push', 'small@two', '--to', `file://${folder}/a`, '--json'])
+    const two = await chunksOf(`${folder}/a`, 'small@two')
+    expect(second.json.chunksAtRemote).toBeGreaterThan(0)
+    expect(second.json.chunksSent + second.json.chunksAtRemote).toBe(two.distinct)
+    expect(second.json.chunksRepeated).toBe(two.all - two.distinct)
+
+    // Pushed again as it is: nothing sent, the same split.
+    const again = await home.ok(['snapshot', 'push', 'small@two', '--to', `file://${folder}/a`, '--json'])
+    expect(again.json).toMatchObject({upToDate: true, chunksSent: 0, chunksAtRemote: two.distinct, chunksRepeated: two.all - two.distinct})
+  })
 })

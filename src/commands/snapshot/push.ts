@@ -43,8 +43,8 @@ export default class SnapshotPush extends BaseCommand {
       this.log(`${result.to} already has ${result.snapshot}; nothing sent.`)
     } else {
       const percent = result.logicalBytes > 0 ? ((result.sentBytes / result.logicalBytes) * 100).toFixed(1) : '0.0'
-      this.log(`Pushed ${result.snapshot} to ${result.to}: sent ${formatBytes(result.sentBytes)} for ${formatBytes(result.logicalBytes)} (${percent}%), ` +
-        `${result.chunksSent} new chunks, ${result.chunksSkipped} already there.`)
+      this.log(`Pushed ${result.snapshot} to ${result.to}: sent ${formatBytes(result.sentBytes)} for ${formatBytes(result.logicalBytes)} (${percent}%); ` +
+        `${result.chunksSent} chunks uploaded, ${result.chunksAtRemote} already at the remote, ${result.chunksRepeated} repeated within the snapshot.`)
     }
 
     return result
