@@ -706,4 +706,37 @@ describe('push targets, storage types and destroy --json', () => {
     const again = await home.ok(['snapshot', 'push', 'small@two', '--to', `file://${folder}/a`, '--json'])
     expect(again.json).toMatchObject({upToDate: true, chunksSent: 0, chunksAtRemote: two.distinct, chunksRepeated: two.all - two.distinct})
   })
+
+  test('snapshot destroy --json prints exactly one JSON document on stdout: local, -s local, --force, and at a dir remote (name and URL)', async () => {
+    /** The whole of stdout is one JSON document (JSON.parse refuses two, or none, or a line of text around it). */
+    const oneDocument = (result: {stdout: string}): any => {
+      expect(result.stdout.trim()).toMatch(/^\{[\s\S]*\}$/)
+      return JSON.parse(result.stdout)
+    }
+
+    for (const tag of ['d1', 'd2', 'd3', 'd4', 'd5']) await home.ok(['snapshot', 'create', `small@${tag}`])
+    expect(oneDocument(await home.ok(['snapshot', 'destroy', 'small@d1', '--json']))).toEqual({name: 'small@d1'})
+    expect(oneDocument(await home.ok(['snapshot', 'destroy', 'small@d2', '--force', '--json']))).toEqual({name: 'small@d2'})
+    expect(oneDocument(await home.ok(['snapshot', 'destroy', 'small@d3', '-s', 'local', '--json']))).toEqual({remote: false, storage: 'local', name: 'small@d3'})
+
+    const folder = await newFolder()
+    await home.ok(['storage', 'attach', '-t', 'dir', '-n', 'shelf', '-c', `path=${folder}/shelf`])
+    try {
+      await home.ok(['snapshot', 'push', 'small@d4', '--to', 'shelf'])
+      await home.ok(['snapshot', 'push', 'small@d5', '--to', 'shelf'])
+      const byName = oneDocument(await home.ok(['snapshot', 'destroy', 'small@d4', '--storage', 'shelf', '--json']))
+      expect(byName).toMatchObject({remote: true, name: 'small@d4', storage: 'shelf', collected: true})
+      const byUrl = oneDocument(await home.ok(['snapshot', 'destroy', 'small@d5', '--storage', `file://${folder}/shelf`, '--force', '--json']))
+      expect(byUrl).toMatchObject({remote: true, name: 'small@d5', collected: true})
+      // A failure is one document too: the error.
+      const missing = await home.run(['snapshot', 'destroy', 'small@d5', '--storage', 'shelf', '--json'])
+      expect(missing.exitCode).not.toBe(0)
+      expect(Object.keys(oneDocument(missing))).toEqual(['error'])
+    } finally {
+      await home.run(['storage', 'detach', 'shelf'])
+    }
+
+    // Without --json the human line, never mixed into the JSON.
+    expect((await home.ok(['snapshot', 'destroy', 'small@d4'])).stdout.trim()).toBe('Ok')
+  })
 })
