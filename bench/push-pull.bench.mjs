@@ -111,7 +111,7 @@ try {
     `push: ${mid('push').toFixed(2)} s (${mbps(logical, mid('push'))} MiB/s logical) vs raw Upload ${mid('rawUp').toFixed(2)} s (${mbps(logical, mid('rawUp'))} MiB/s): ratio ${(mid('rawUp') / mid('push')).toFixed(2)}x, per round ${ratios('rawUp', 'push')} (target >= 0.8x)`,
     `pull: ${mid('pull').toFixed(2)} s (${mbps(logical, mid('pull'))} MiB/s logical, verified, synced) vs raw GetObject ${mid('rawDown').toFixed(2)} s (${mbps(logical, mid('rawDown'))} MiB/s): ratio ${(mid('rawDown') / mid('pull')).toFixed(2)}x, per round ${ratios('rawDown', 'pull')} (target >= 0.8x)`,
     `raw GetObject of the ${rounds[0].packs} pack objects a pull reads (x16, to memory): ${mid('rawPacks').toFixed(2)} s`,
-    `re-push after a 1% change: sent ${repush.sentBytes} B = ${(100 * repush.sentBytes / repush.logicalBytes).toFixed(2)}% of ${repush.logicalBytes} B (target <= 5%); changed chunks ${(100 * repush.changedBytes / repush.logicalBytes).toFixed(2)}% uncompressed; ${repush.chunksSent} chunks sent, ${repush.chunksSkipped} skipped`,
+    `re-push after a 1% change: sent ${repush.sentBytes} B = ${(100 * repush.sentBytes / repush.logicalBytes).toFixed(2)}% of ${repush.logicalBytes} B (target <= 5%); changed chunks ${(100 * repush.changedBytes / repush.logicalBytes).toFixed(2)}% uncompressed; ${repush.chunksSent} chunks sent, ${repush.chunksAtRemote} already at the remote, ${repush.chunksRepeated} repeated within the snapshot`,
     `objects at the remote: ${(await listKeys('zenith-0/')).length} (packs, pack indexes, manifests, index)`,
   ]
   console.log(lines.join('\n'))

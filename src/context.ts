@@ -78,7 +78,7 @@ export function localStorage(data: StoreData, name: string): LocalStorage {
   const record = storageRecord(data, name)
   if (record.type === 's3' || record.type === 'dir') {
     throw new ZenithError('STORAGE_UNSUPPORTED', `Storage "${name}" (${record.type}) holds only snapshots and WAL, not data directories.`,
-      'Create pgs on a local, btrfs or zfs storage; move snapshots to it with `zenith snapshot pull`.')
+      'Create pgs on a local or btrfs storage; move snapshots to it with `zenith snapshot pull`.')
   }
 
   return new LocalFolderStorage(record)

@@ -22,3 +22,9 @@ export function renderTable(headers: string[], rows: string[][]): string {
 export function formatRate(bytes: number, seconds: number): string {
   return `${formatBytes(seconds > 0 ? bytes / seconds : 0)}/s`
 }
+
+/** A snapshot's parent as list and show print it: a destroyed one keeps its name, marked (like git's `[origin/x: gone]`). */
+export function formatParent(snapshot: {parent?: string; parentExists?: boolean}): string {
+  if (!snapshot.parent) return '-'
+  return snapshot.parentExists === false ? `${snapshot.parent} (destroyed)` : snapshot.parent
+}

@@ -15,6 +15,10 @@ export type RemoteTarget =
   | {kind: 'recv'; host: string; port: number; token: string; label: string}
   | SshTarget
 
+/** What push, pull and a remote destroy accept: the hint of their errors about the target. */
+const REMOTE_HINT = 'Name an s3 or dir storage (see `zenith storage list`; attach one with `zenith storage attach -t s3 -n NAME -c bucket=B` or `-t dir -n NAME -c path=/some/folder`), ' +
+  'or give a URL: s3://bucket/prefix, file:///path, ssh://[user@]host[:port][/zenith/home] or zenith://host:port/TOKEN (a `zenith snapshot recv`).'
+
 const ENDPOINT_VARIABLES = ['ZENITH_S3_ENDPOINT', 'AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL'] as const
 
 /**
@@ -24,10 +28,15 @@ const ENDPOINT_VARIABLES = ['ZENITH_S3_ENDPOINT', 'AWS_ENDPOINT_URL_S3', 'AWS_EN
  */
 export async function resolveRemote(zenith: Zenith, nameOrUrl: string): Promise<RemoteTarget> {
   if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(nameOrUrl)) {
-    const record = storageRecord(await zenith.store.read(), nameOrUrl)
+    const data = await zenith.store.read()
+    // storageRecord's own hint (attach a local folder) names a storage push and pull refuse.
+    if (!data.storages[nameOrUrl]) {
+      throw new ZenithError('STORAGE_NOT_FOUND', `There is no storage named "${nameOrUrl}", and it is not a URL.`, REMOTE_HINT)
+    }
+
+    const record = storageRecord(data, nameOrUrl)
     if (record.type !== 's3' && record.type !== 'dir') {
-      throw new ZenithError('STORAGE_UNSUPPORTED', `Storage "${record.name}" is a ${record.type} storage, not a remote one.`,
-        'Push and pull go to s3 or dir storages (`zenith storage attach -t s3|dir`) or to URLs (s3://, file://, zenith://).')
+      throw new ZenithError('STORAGE_UNSUPPORTED', `Storage "${record.name}" is a ${record.type} storage, not a remote one.`, REMOTE_HINT)
     }
 
     return {kind: 'store', store: objectStoreFor(record), label: record.name}
@@ -171,5 +180,5 @@ export function parseSshUrl(url: URL, text: string): SshTarget {
 
 function invalidUrl(text: string): ZenithError {
   return new ZenithError('INVALID_ARGUMENT', `"${maskPasswords(text)}" is not a storage name or a remote URL zenith knows.`,
-    'Use an attached s3/dir storage name, s3://bucket/prefix, file:///path, zenith://host:port/TOKEN or ssh://[user@]host[/zenith/home].')
+    'Use an attached s3/dir storage name, s3://bucket/prefix, file:///path, zenith://host:port/TOKEN or ssh://[user@]host[:port][/zenith/home].')
 }

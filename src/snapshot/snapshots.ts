@@ -17,6 +17,11 @@ export interface SnapshotInfo {
   tag?: string
   storage: string
   parent?: string
+  /**
+   * With a parent: whether that snapshot still exists. A destroyed parent keeps its name here
+   * (it is what this was made from), as git keeps a branch's upstream that is gone.
+   */
+  parentExists?: boolean
   /** Bytes the snapshot retains; `sizeExact` false when only the logical size is known. */
   sizeBytes: number
   sizeExact: boolean
@@ -205,17 +210,22 @@ async function describeSnapshot(data: StoreData, snapshot: SnapshotRecord): Prom
     ? await storage.sizeOf({snapshot: snapshot.volume}).catch(() => ({bytes: snapshot.logicalBytes, exclusive: false}))
     : {bytes: snapshot.logicalBytes, exclusive: false}
   return {
-    name: snapshot.name, pg: snapshot.pg, tag: snapshot.tag, storage: snapshot.storage, parent: snapshot.parent,
+    name: snapshot.name, pg: snapshot.pg, tag: snapshot.tag, storage: snapshot.storage, ...parentOf(data, snapshot.parent),
     sizeBytes: size.bytes, sizeExact: size.exclusive, logicalBytes: snapshot.logicalBytes, method: snapshot.method,
     pgVersion: snapshot.pgVersion, createdAt: snapshot.createdAt, implicit: false, dependents: dependentsOf(data, snapshot.name),
   }
+}
+
+function parentOf(data: StoreData, parent: string | undefined): Pick<SnapshotInfo, 'parent' | 'parentExists'> {
+  if (!parent) return {}
+  return {parent, parentExists: data.snapshots[parent]?.state === 'ready'}
 }
 
 async function describeCurrent(data: StoreData, pg: PgRecord): Promise<SnapshotInfo> {
   const storage = localStorage(data, pg.storage)
   const size = pg.state === 'creating' ? {bytes: 0, exclusive: false} : await storage.sizeOf({volume: pg.volume}).catch(() => ({bytes: 0, exclusive: false}))
   return {
-    name: `${pg.name}@CURRENT`, pg: pg.name, tag: 'CURRENT', storage: pg.storage, parent: pg.base, sizeBytes: size.bytes,
+    name: `${pg.name}@CURRENT`, pg: pg.name, tag: 'CURRENT', storage: pg.storage, ...parentOf(data, pg.base), sizeBytes: size.bytes,
     sizeExact: size.exclusive, logicalBytes: size.bytes, method: 'live', pgVersion: pg.pgVersion, implicit: true, dependents: [],
   }
 }

@@ -56,6 +56,18 @@ async function describeStorage(data: StoreData, record: StorageRecord): Promise<
   }
 }
 
+/** What `storage attach -t` accepts in this version; zfs is in the design (StorageType) but has no driver yet. */
+export const ATTACHABLE_TYPES = ['local', 'btrfs', 's3', 'dir'] as const
+export type AttachableType = (typeof ATTACHABLE_TYPES)[number]
+
+/** The `-t` of `storage attach`: one of ATTACHABLE_TYPES; zfs and anything else are refused naming only those. */
+export function attachableType(type: string): AttachableType {
+  if ((ATTACHABLE_TYPES as readonly string[]).includes(type)) return type as AttachableType
+  const hint = `Use -t ${ATTACHABLE_TYPES.join(', -t ')} (local takes any folder: btrfs snapshots, reflink or plain copies, whatever its filesystem can do).`
+  if (type === 'zfs') throw new ZenithError('STORAGE_UNSUPPORTED', 'zfs storages are not supported yet in this version of zenith.', hint)
+  throw new ZenithError('INVALID_ARGUMENT', `"${type}" is not a storage type.`, hint)
+}
+
 /**
  * `storage attach -t local|btrfs -n NAME -c path=...`: a folder for data directories and
  * snapshots. A btrfs storage must be on btrfs; it gets quota groups so snapshot sizes are exact

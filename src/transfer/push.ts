@@ -40,7 +40,13 @@ export interface PushResult {
   sentBytes: number
   /** Logical bytes of the chunks that had to be sent. */
   changedBytes: number
+  /** Distinct chunks uploaded. */
   chunksSent: number
+  /** Distinct chunks the remote already had, so not uploaded. */
+  chunksAtRemote: number
+  /** Chunks repeated within the snapshot itself (e.g. zeroed pages): each distinct chunk is sent once. */
+  chunksRepeated: number
+  /** Chunks not uploaded: chunksAtRemote + chunksRepeated (chunksSent + chunksSkipped is every chunk of the snapshot). */
   chunksSkipped: number
   /** The remote already had this exact snapshot. */
   upToDate: boolean
@@ -75,7 +81,9 @@ export async function pushSnapshot(zenith: Zenith, options: PushOptions): Promis
       // The same snapshot whose chunks are all still stored: nothing to do. If a pack of it was
       // removed (it was damaged), the push goes on and stores the missing chunks again.
       if (same && local.files.every((file) => file.chunks.every((hash) => remote.existing.has(hash)))) {
-        return {...base, sentBytes: 0, changedBytes: 0, chunksSent: 0, chunksSkipped: countChunks(local), upToDate: true}
+        const all = local.files.flatMap((file) => file.chunks)
+        const distinct = new Set(all).size
+        return {...base, sentBytes: 0, changedBytes: 0, chunksSent: 0, chunksAtRemote: distinct, chunksRepeated: all.length - distinct, chunksSkipped: all.length, upToDate: true}
       }
 
       if (!same && !options.force) {
@@ -185,38 +193,47 @@ async function pushManifestFirst(sink: SnapshotSink, name: string, folder: strin
   return {snapshot: name, to: sink.label, logicalBytes: manifest.totalBytes, ...sender.stats, upToDate: false}
 }
 
-/** Sends the chunks a sink lacks, each once, compressed a few at a time; counts what it sent and skipped. */
+/**
+ * Sends the chunks a sink lacks, each once, compressed a few at a time. Counts each distinct
+ * chunk as sent or already at the remote, and every later occurrence of a chunk as repeated:
+ * a first push to an empty remote skips only repeats, and must not say they were there.
+ */
 class ChunkSender {
-  readonly stats = {sentBytes: 0, changedBytes: 0, chunksSent: 0, chunksSkipped: 0}
-  private readonly claimed = new Set<string>()
+  private readonly counts = {sentBytes: 0, changedBytes: 0, chunksSent: 0, chunksAtRemote: 0, chunksRepeated: 0}
+  private readonly seen = new Set<string>()
   private readonly pool = new TaskPool(TRANSFER_CONCURRENCY)
 
   constructor(private readonly sink: SnapshotSink, private readonly existing: Set<string>) {}
 
+  get stats(): typeof this.counts & {chunksSkipped: number} {
+    return {...this.counts, chunksSkipped: this.counts.chunksAtRemote + this.counts.chunksRepeated}
+  }
+
   /** Waits only while TRANSFER_CONCURRENCY chunks are being compressed or sent: memory stays bounded. */
   async offer(hash: string, content: Buffer): Promise<void> {
-    if (this.existing.has(hash) || this.claimed.has(hash)) {
-      this.stats.chunksSkipped++
+    if (this.seen.has(hash)) {
+      this.counts.chunksRepeated++
       return
     }
 
-    this.claimed.add(hash)
+    this.seen.add(hash)
+    if (this.existing.has(hash)) {
+      this.counts.chunksAtRemote++
+      return
+    }
+
     await this.pool.run(async () => {
       const stored = await compressChunk(content)
       await this.sink.putChunk(hash, stored)
-      this.stats.sentBytes += stored.length
-      this.stats.changedBytes += content.length
-      this.stats.chunksSent++
+      this.counts.sentBytes += stored.length
+      this.counts.changedBytes += content.length
+      this.counts.chunksSent++
     })
   }
 
   drain(): Promise<void> {
     return this.pool.drain()
   }
-}
-
-function countChunks(manifest: ArchiveManifest): number {
-  return manifest.files.reduce((sum, file) => sum + file.chunks.length, 0)
 }
 
 /**

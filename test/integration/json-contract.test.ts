@@ -7,9 +7,13 @@
  *   UPDATE_CONTRACT=1 NODE_OPTIONS=--experimental-vm-modules npx jest test/integration/json-contract.test.ts
  *
  * and review the diff of test/contract/*.json. Commands of other areas (snapshot, import/export,
- * remotes) pin their own contracts; this file covers only the ones listed in COMMANDS.
+ * remotes) pin their own flags; this file covers the flags of the ones listed in COMMANDS, and
+ * the --json shapes of those and of snapshot create, list, show, push and destroy (local and at a
+ * dir remote).
  */
 import {existsSync, readFileSync, writeFileSync} from 'node:fs'
+import {mkdtemp, rm} from 'node:fs/promises'
+import os from 'node:os'
 import path from 'node:path'
 
 import {ROOT, TestHome} from '../helpers/zenith.js'
@@ -78,7 +82,7 @@ describe('--json output', () => {
     await home.destroy()
   })
 
-  it('of pg create, list, show, url, logs, stop, start, destroy and storage list, show, and of an error', async () => {
+  it('of pg create, list, show, url, logs, stop, start, destroy, storage list, show, snapshot create, list, show, push, destroy, and of an error', async () => {
     const created = await home.ok(['pg', 'create', 'shape', '--json'])
     shapes['pg create'] = shapeOf(created.json)
     expect(created.json.status).toBe('running')
@@ -97,6 +101,27 @@ describe('--json output', () => {
     expect(storages.json.map((storage: {name: string}) => storage.name)).toContain('local')
     shapes['storage list[]'] = shapeOf(storages.json.find((storage: {name: string}) => storage.name === 'local'))
     shapes['storage show'] = shapeOf((await home.ok(['storage', 'show', 'local', '--json'])).json)
+
+    // A pg made from a snapshot that is then destroyed: its CURRENT names the parent, parentExists false.
+    shapes['snapshot create'] = shapeOf((await home.ok(['snapshot', 'create', 'shape@t0', '--json'])).json)
+    await home.ok(['pg', 'create', 'child', '--snapshot', 'shape@t0'])
+    shapes['snapshot destroy'] = shapeOf((await home.ok(['snapshot', 'destroy', 'shape@t0', '--json'])).json)
+    const snapshots = await home.ok(['snapshot', 'list', '--json'])
+    const child = snapshots.json.find((snapshot: {name: string}) => snapshot.name === 'child@CURRENT')
+    expect(child).toMatchObject({parent: 'shape@t0', parentExists: false})
+    shapes['snapshot list[] (with a parent)'] = shapeOf(child)
+    shapes['snapshot show'] = shapeOf((await home.ok(['snapshot', 'show', 'child@CURRENT', '--json'])).json)
+    await home.ok(['pg', 'destroy', 'child'])
+
+    const remote = await mkdtemp(path.join(os.tmpdir(), 'zenith-contract-'))
+    try {
+      await home.ok(['snapshot', 'create', 'shape@t1'])
+      shapes['snapshot push'] = shapeOf((await home.ok(['snapshot', 'push', 'shape@t1', '--to', `file://${remote}`, '--json'])).json)
+      shapes['snapshot destroy --storage (remote)'] = shapeOf((await home.ok(['snapshot', 'destroy', 'shape@t1', '--storage', `file://${remote}`, '--json'])).json)
+      await home.ok(['snapshot', 'destroy', 'shape@t1'])
+    } finally {
+      await rm(remote, {recursive: true, force: true})
+    }
 
     const error = await home.run(['pg', 'show', 'nosuch', '--json'])
     expect(error.exitCode).toBe(3)

@@ -613,3 +613,130 @@ describe('snapshot recv --json', () => {
     expect(table.stdout).not.toContain('copy=')
   })
 })
+
+/** What a new user hits around push, storage attach and destroy (issue 9, item 14). */
+describe('push targets, storage types and destroy --json', () => {
+  let home: TestHome
+  const folders: string[] = []
+  const newFolder = async (): Promise<string> => {
+    const folder = await mkdtemp(path.join(os.tmpdir(), 'zenith-remote-'))
+    folders.push(folder)
+    return folder
+  }
+
+  beforeAll(async () => {
+    home = await TestHome.create(7240)
+    await home.ok(['pg', 'create', 'small'])
+    await home.ok(['snapshot', 'create', 'small@one'])
+  })
+
+  afterAll(async () => {
+    await home?.destroy()
+    for (const folder of folders) await rm(folder, {recursive: true, force: true})
+  })
+
+  test('an unknown push target and a local storage as target: the hint names what push accepts, not storage attach -t local', async () => {
+    for (const to of ['nosuch', 'local']) {
+      const refused = await home.run(['snapshot', 'push', 'small@one', '--to', to, '--json'])
+      expect(refused.json.error.code).toBe(to === 'local' ? 'STORAGE_UNSUPPORTED' : 'STORAGE_NOT_FOUND')
+      const {hint} = refused.json.error
+      expect(hint).not.toContain('-t local')
+      for (const form of ['-t s3', '-t dir', 's3://', 'file://', 'ssh://[user@]host[:port][/zenith/home]', 'zenith://']) expect(hint).toContain(form)
+    }
+  })
+
+  test('storage attach -t native and -t zfs list the same working types, and zfs says it is not supported yet', async () => {
+    const native = await home.run(['storage', 'attach', '-t', 'native', '-n', 'x', '-c', 'path=/tmp/x', '--json'])
+    const zfs = await home.run(['storage', 'attach', '-t', 'zfs', '-n', 'x', '-c', 'path=/tmp/x', '--json'])
+    expect(native.json.error.code).toBe('INVALID_ARGUMENT')
+    expect(zfs.json.error.code).toBe('STORAGE_UNSUPPORTED')
+    expect(zfs.json.error.message).toMatch(/zfs .*not supported yet in this version/)
+    for (const failure of [native, zfs]) {
+      expect(`${failure.json.error.message} ${failure.json.error.hint}`).not.toMatch(/-t zfs|zfs,|, zfs/)
+      expect(failure.json.error.hint).toContain('-t local, -t btrfs, -t s3, -t dir')
+    }
+
+    expect(native.json.error.hint).toBe(zfs.json.error.hint)
+    const help = await home.ok(['storage', 'attach', '--help'])
+    expect(help.stdout).toContain('storage type: local, btrfs, s3, dir')
+    expect(help.stdout).not.toContain('zfs')
+  })
+
+  test('snapshot push --help and pull --help show the ssh forms with a port, a ZENITH_HOME and ?zenith=', async () => {
+    // Wide enough that no URL is wrapped.
+    const wide = {env: {OCLIF_COLUMNS: '400'}}
+    for (const command of ['push', 'pull']) {
+      const help = (await home.ok(['snapshot', command, '--help'], wide)).stdout
+      expect(help).toContain('ssh://[user@]host[:port][/zenith/home][?zenith=COMMAND')
+      expect(help).toMatch(/ssh:\/\/deploy@db2\.internal:2222\/var\/lib\/zenith/)
+      expect(help).toContain('?zenith=/opt/zenith/bin/run.js')
+    }
+
+    expect((await home.ok(['snapshot', 'push', '--help'], wide)).stdout).toContain('&storage=fast')
+  })
+
+  test('a first push to an empty remote counts chunks repeated within the snapshot as such, none as already at the remote', async () => {
+    const folder = await newFolder()
+    /** Every chunk of a pushed snapshot, and the distinct ones, from its manifest at the remote. */
+    const chunksOf = async (remote: string, snapshot: string) => {
+      const manifest = JSON.parse(await readFile(path.join(remote, 'manifests', `${snapshot}.json`), 'utf8')) as {files: Array<{chunks: string[]}>}
+      const all = manifest.files.flatMap((file) => file.chunks)
+      return {all: all.length, distinct: new Set(all).size}
+    }
+
+    const first = await home.ok(['snapshot', 'push', 'small@one', '--to', `file://${folder}/a`, '--json'])
+    const one = await chunksOf(`${folder}/a`, 'small@one')
+    // A fresh data directory repeats chunks (zeroed WAL segments, ...): what made "497 already there".
+    expect(one.all).toBeGreaterThan(one.distinct)
+    expect(first.json).toMatchObject({chunksSent: one.distinct, chunksAtRemote: 0, chunksRepeated: one.all - one.distinct, chunksSkipped: one.all - one.distinct})
+
+    const human = await home.ok(['snapshot', 'push', 'small@one', '--to', `file://${folder}/b`])
+    expect(human.stdout).toContain(`; ${one.distinct} chunks uploaded, 0 already at the remote, ${one.all - one.distinct} repeated within the snapshot.`)
+    expect(human.stdout).not.toContain('already there')
+
+    // A second snapshot of the same pg: most of its chunks are now at the remote.
+    await home.ok(['snapshot', 'create', 'small@two'])
+    const second = await home.ok(['snapshot', 'push', 'small@two', '--to', `file://${folder}/a`, '--json'])
+    const two = await chunksOf(`${folder}/a`, 'small@two')
+    expect(second.json.chunksAtRemote).toBeGreaterThan(0)
+    expect(second.json.chunksSent + second.json.chunksAtRemote).toBe(two.distinct)
+    expect(second.json.chunksRepeated).toBe(two.all - two.distinct)
+
+    // Pushed again as it is: nothing sent, the same split.
+    const again = await home.ok(['snapshot', 'push', 'small@two', '--to', `file://${folder}/a`, '--json'])
+    expect(again.json).toMatchObject({upToDate: true, chunksSent: 0, chunksAtRemote: two.distinct, chunksRepeated: two.all - two.distinct})
+  })
+
+  test('snapshot destroy --json prints exactly one JSON document on stdout: local, -s local, --force, and at a dir remote (name and URL)', async () => {
+    /** The whole of stdout is one JSON document (JSON.parse refuses two, or none, or a line of text around it). */
+    const oneDocument = (result: {stdout: string}): any => {
+      expect(result.stdout.trim()).toMatch(/^\{[\s\S]*\}$/)
+      return JSON.parse(result.stdout)
+    }
+
+    for (const tag of ['d1', 'd2', 'd3', 'd4', 'd5']) await home.ok(['snapshot', 'create', `small@${tag}`])
+    expect(oneDocument(await home.ok(['snapshot', 'destroy', 'small@d1', '--json']))).toEqual({name: 'small@d1'})
+    expect(oneDocument(await home.ok(['snapshot', 'destroy', 'small@d2', '--force', '--json']))).toEqual({name: 'small@d2'})
+    expect(oneDocument(await home.ok(['snapshot', 'destroy', 'small@d3', '-s', 'local', '--json']))).toEqual({remote: false, storage: 'local', name: 'small@d3'})
+
+    const folder = await newFolder()
+    await home.ok(['storage', 'attach', '-t', 'dir', '-n', 'shelf', '-c', `path=${folder}/shelf`])
+    try {
+      await home.ok(['snapshot', 'push', 'small@d4', '--to', 'shelf'])
+      await home.ok(['snapshot', 'push', 'small@d5', '--to', 'shelf'])
+      const byName = oneDocument(await home.ok(['snapshot', 'destroy', 'small@d4', '--storage', 'shelf', '--json']))
+      expect(byName).toMatchObject({remote: true, name: 'small@d4', storage: 'shelf', collected: true})
+      const byUrl = oneDocument(await home.ok(['snapshot', 'destroy', 'small@d5', '--storage', `file://${folder}/shelf`, '--force', '--json']))
+      expect(byUrl).toMatchObject({remote: true, name: 'small@d5', collected: true})
+      // A failure is one document too: the error.
+      const missing = await home.run(['snapshot', 'destroy', 'small@d5', '--storage', 'shelf', '--json'])
+      expect(missing.exitCode).not.toBe(0)
+      expect(Object.keys(oneDocument(missing))).toEqual(['error'])
+    } finally {
+      await home.run(['storage', 'detach', 'shelf'])
+    }
+
+    // Without --json the human line, never mixed into the JSON.
+    expect((await home.ok(['snapshot', 'destroy', 'small@d4'])).stdout.trim()).toBe('Ok')
+  })
+})

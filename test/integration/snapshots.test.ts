@@ -271,3 +271,38 @@ describe('a killed checkout', () => {
     expect(Number((await home.query<{n: string}>(`${pg}-head`, 'select count(*) as n from items'))[0].n)).toBe(150000)
   }, 120_000)
 })
+
+describe('a parent that was destroyed', () => {
+  let home: TestHome
+
+  beforeAll(async () => {
+    home = await TestHome.create(7260)
+  })
+
+  afterAll(async () => home?.destroy())
+
+  test('snapshot list and show keep its name marked (destroyed); --json keeps the name with parentExists: false', async () => {
+    await home.ok(['pg', 'create', 'pgdata1'])
+    await home.ok(['snapshot', 'create', 'pgdata1@t0'])
+    await home.ok(['pg', 'create', 'pgdata2', '--snapshot', 'pgdata1@t0'])
+    await home.ok(['snapshot', 'create', 'pgdata2@t1'])
+    const row = (stdout: string, id: string) => stdout.split('\n').find((line) => line.startsWith(`${id} `))!.split(/\s{2,}/)
+
+    const before = await home.ok(['snapshot', 'list', '--json'])
+    const byName = (json: Array<{name: string}>, name: string) => json.find((item) => item.name === name) as Record<string, unknown>
+    expect(byName(before.json, 'pgdata2@CURRENT')).toMatchObject({parent: 'pgdata1@t0', parentExists: true})
+    expect(byName(before.json, 'pgdata1@t0')).not.toHaveProperty('parentExists')
+    expect(row((await home.ok(['snapshot', 'list'])).stdout, 'pgdata2@CURRENT')[2]).toBe('pgdata1@t0')
+
+    // A full copy does not depend on its snapshot: destroying it is allowed.
+    await home.ok(['snapshot', 'destroy', 'pgdata1@t0'])
+    const table = (await home.ok(['snapshot', 'list'])).stdout
+    expect(row(table, 'pgdata2@CURRENT')[2]).toBe('pgdata1@t0 (destroyed)')
+    expect(row(table, 'pgdata2@t1')[2]).toBe('pgdata1@t0 (destroyed)')
+    expect(row(table, 'pgdata1@CURRENT')[2]).toBe('-')
+    const after = await home.ok(['snapshot', 'list', '--json'])
+    for (const name of ['pgdata2@CURRENT', 'pgdata2@t1']) expect(byName(after.json, name)).toMatchObject({parent: 'pgdata1@t0', parentExists: false})
+    expect((await home.ok(['snapshot', 'show', 'pgdata2@CURRENT'])).stdout).toContain('  parent: pgdata1@t0 (destroyed)')
+    expect((await home.ok(['snapshot', 'show', 'pgdata2@t1', '--json'])).json).toMatchObject({parent: 'pgdata1@t0', parentExists: false})
+  }, 120_000)
+})

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
-import {formatBytes, renderTable} from '../../cli/format.js'
+import {formatBytes, formatParent, renderTable} from '../../cli/format.js'
 import {listSnapshotsInStorage} from '../../snapshot/inventory.js'
 import {listSnapshots} from '../../snapshot/snapshots.js'
 
@@ -23,7 +23,7 @@ export default class SnapshotList extends BaseCommand {
     this.log(renderTable(['ID', 'SIZE', 'PARENT', 'CREATED', 'STORAGE'], snapshots.map((snapshot) => [
       snapshot.name,
       `${formatBytes(snapshot.sizeBytes)}${snapshot.sizeExact ? '' : '*'}`,
-      snapshot.parent ?? '-',
+      formatParent(snapshot),
       snapshot.createdAt ? snapshot.createdAt.slice(0, 19).replace('T', ' ') : '-',
       snapshot.storage,
     ])))

@@ -11,11 +11,12 @@ export default class SnapshotPull extends BaseCommand {
     '<%= config.bin %> snapshot pull --from s3://team-bucket/snaps dev@fixture --as fixture',
     '<%= config.bin %> snapshot pull --from file:///mnt/share/zenith',
     '<%= config.bin %> snapshot pull --from ssh://deploy@db2.internal dev@fixture',
+    {description: 'ssh on port 2222, from that host\'s ZENITH_HOME, zenith run as /opt/zenith/bin/run.js there:', command: '<%= config.bin %> snapshot pull --from \'ssh://deploy@db2.internal:2222/var/lib/zenith?zenith=/opt/zenith/bin/run.js\' dev@fixture'},
   ]
 
   static override args = {snapshot: Args.string({description: 'remote snapshot (optional when the remote holds only one)'})}
   static override flags = {
-    from: Flags.string({description: 'storage name or URL (s3://bucket/prefix, file:///path, ssh://[user@]host[/zenith/home])', required: true}),
+    from: Flags.string({description: 'an s3/dir storage name, or a URL: s3://bucket/prefix[?endpoint=URL], file:///path, ssh://[user@]host[:port][/zenith/home][?zenith=COMMAND] (zenith=: the command that runs zenith there, default zenith)', required: true}),
     as: Flags.string({description: 'local name (default: the remote name)'}),
     storage: Flags.string({char: 's', description: 'local storage to keep it in', default: 'local'}),
   }

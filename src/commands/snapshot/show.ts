@@ -1,7 +1,7 @@
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
-import {formatBytes} from '../../cli/format.js'
+import {formatBytes, formatParent} from '../../cli/format.js'
 import {showSnapshot} from '../../snapshot/snapshots.js'
 
 export default class SnapshotShow extends BaseCommand {
@@ -16,7 +16,7 @@ export default class SnapshotShow extends BaseCommand {
       `${snapshot.name}:`,
       `  storage: ${snapshot.storage}`,
       `  size: ${formatBytes(snapshot.sizeBytes)}${snapshot.sizeExact ? ' (retained by this snapshot)' : ' (logical)'}`,
-      `  parent: ${snapshot.parent ?? '-'}`,
+      `  parent: ${formatParent(snapshot)}`,
       `  taken by: ${snapshot.method}`,
       `  postgres: ${snapshot.pgVersion || '-'}`,
       ...(snapshot.createdAt ? [`  created: ${snapshot.createdAt}`] : []),

@@ -3,7 +3,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../cli/base-command.js'
 import {ZenithError} from '../../errors.js'
 import {attachRemoteStorage} from '../../remote/attach.js'
-import {attachLocalStorage} from '../../storage/manage.js'
+import {ATTACHABLE_TYPES, attachLocalStorage, attachableType} from '../../storage/manage.js'
 
 export default class StorageAttach extends BaseCommand {
   static override description = 'Attach a storage: a local folder, a btrfs filesystem, an S3 bucket or a plain directory'
@@ -15,27 +15,24 @@ export default class StorageAttach extends BaseCommand {
   ]
 
   static override flags = {
-    type: Flags.string({char: 't', description: 'storage type', options: ['local', 'btrfs', 'zfs', 's3', 'dir'], required: true}),
+    type: Flags.string({char: 't', description: `storage type: ${ATTACHABLE_TYPES.join(', ')}`, required: true}),
     name: Flags.string({char: 'n', description: 'name of the storage', required: true}),
     config: Flags.string({char: 'c', description: 'option key=value (repeatable): path=...; s3: bucket=, prefix=, region=, endpoint=, force-path-style=, checksums=', multiple: true}),
   }
 
   async run() {
     const {flags} = await this.parse(StorageAttach)
+    const type = attachableType(flags.type)
     const options = parseOptions(flags.config ?? [])
     const zenith = await this.openZenith()
-    if (flags.type === 's3' || flags.type === 'dir') {
+    if (type === 's3' || type === 'dir') {
       // Remote storages (snapshots only): probed with a write/read/delete before being saved.
-      const record = await attachRemoteStorage(zenith, {type: flags.type, name: flags.name, options})
+      const record = await attachRemoteStorage(zenith, {type, name: flags.name, options})
       this.log(`Attached ${record.type} storage ${record.name}`)
       return record
     }
 
-    if (flags.type !== 'local' && flags.type !== 'btrfs') {
-      throw new ZenithError('STORAGE_UNSUPPORTED', `Storage type ${flags.type} is not supported yet.`, 'Use -t local (reflink or copy), -t btrfs, -t s3 or -t dir.')
-    }
-
-    const storage = await attachLocalStorage(zenith, {name: flags.name, type: flags.type, options})
+    const storage = await attachLocalStorage(zenith, {name: flags.name, type, options})
     this.log(`Attached ${storage.type} storage ${storage.name}${storage.copyMethod ? ` (copies by ${storage.copyMethod})` : ''}`)
     return storage
   }
