@@ -4,7 +4,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import type {ArchiveManifest} from '../archive/manifest.js'
 import {ZenithError} from '../errors.js'
 import type {StorageRecord} from '../state/schema.js'
-import {type RemoteManifest, normalizeManifest, validateManifest} from './chunker.js'
+import {type RemoteManifest, normalizeManifest, validateManifest} from '../archive/chunker.js'
 import type {ObjectStore} from './object-store.js'
 import {objectStoreFor} from './open.js'
 

@@ -137,7 +137,7 @@ export function dirPath(options: Record<string, string>): string {
 /**
  * `ssh://[user@]host[:port][/ZENITH_HOME][?zenith=COMMAND&storage=S]`: another host reached with
  * the system's ssh client (its keys, agent, ~/.ssh/config and known_hosts), where zenith is
- * installed (see transfer/ssh.ts). The path, when given, is that host's ZENITH_HOME;
+ * installed (see protocol/ssh.ts). The path, when given, is that host's ZENITH_HOME;
  * `zenith=` is the command that runs zenith there (default `zenith`, e.g.
  * `zenith=/opt/zenith/bin/run.js`); `storage=` the local storage there that keeps the snapshot.
  */

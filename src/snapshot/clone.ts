@@ -52,7 +52,7 @@ export function fillFromSnapshot(zenith: Zenith, ref: string, options: {cow: boo
  */
 export async function createPgFromSnapshot(zenith: Zenith, options: Omit<CreatePgOptions, 'fill'> & {snapshot: string; cow?: boolean}): Promise<PgInfo> {
   const onProgress = options.onProgress ?? silent
-  const {importSnapshot, isSnapshotUrl} = await import('../transfer/import.js')
+  const {importSnapshot, isSnapshotUrl} = await import('../import-export/import.js')
   if (!isSnapshotUrl(options.snapshot)) {
     // Resolve first, so an unknown snapshot fails before anything is reserved. The copy goes to
     // the snapshot's own storage unless -s says otherwise (a thin clone can only live there).

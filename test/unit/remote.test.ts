@@ -3,12 +3,12 @@ import os from 'node:os'
 import path from 'node:path'
 
 import {listDataDirectory} from '../../src/archive/data-dir.js'
-import {compressChunk, hashChunk, newManifest, normalizeManifest, openChunk, readChunks, sameContent, validateManifest} from '../../src/remote/chunker.js'
+import {compressChunk, hashChunk, newManifest, normalizeManifest, openChunk, readChunks, sameContent, validateManifest} from '../../src/archive/chunker.js'
 import {DirObjectStore} from '../../src/remote/dir-store.js'
 import {listSnapshotsIn, updateIndex} from '../../src/remote/layout.js'
-import {PACKS_INDEX_KEY, PackWriter, packKey, planRanges, readPackIndexes, writePacksIndex} from '../../src/remote/packs.js'
+import {PACKS_INDEX_KEY, PackWriter, packKey, planRanges, readPackIndexes, writePacksIndex} from '../../src/archive/packs.js'
 import {parseRemoteUrl, s3Options} from '../../src/remote/open.js'
-import {TaskPool} from '../../src/transfer/pool.js'
+import {TaskPool} from '../../src/task-pool.js'
 
 let dir: string
 beforeEach(async () => {
