@@ -11,13 +11,13 @@ import type {Zenith} from '../context.js'
 import {ZenithError, tail} from '../errors.js'
 import {runBasebackup} from '../pg/basebackup.js'
 import {findPgBinaries} from '../pg/binaries.js'
-import {clusterStatus} from '../pg/cluster.js'
+import {clusterStatus, readPgVersion} from '../pg/cluster.js'
 import {type OsUser, giveTo, pgOsUser} from '../pg/os-user.js'
 import {tiedToZenith} from '../process.js'
 import {type OnProgress, silent} from '../progress.js'
 import {displayUrl, maskPasswords} from '../secrets.js'
 import {prepareDataDir} from '../snapshot/backup.js'
-import {addSnapshot, readPgVersion} from '../snapshot/records.js'
+import {addSnapshot} from '../snapshot/records.js'
 import {validateName} from '../state/names.js'
 import type {SnapshotRecord} from '../state/schema.js'
 import {copyTree} from '../storage/local.js'
@@ -124,7 +124,7 @@ export function parseBasebackupUrl(value: string): BasebackupSource {
 
 async function importBasebackup(context: Context, source: BasebackupSource, signal: AbortSignal): Promise<Imported> {
   const {zenith, options, onProgress} = context
-  const binaries = await findPgBinaries()
+  const binaries = await findPgBinaries(zenith)
   const osUser = await pgOsUser()
   const name = options.name ?? defaultName(source.host)
   const label = `Importing ${name}`
@@ -225,7 +225,7 @@ async function importDataDirectory(context: Context, source: string, signal: Abo
   }
 
   const version = await readPgVersion(source)
-  await findPgBinaries(version || undefined)
+  await findPgBinaries(zenith, version || undefined)
   const osUser = await pgOsUser()
   const name = options.name ?? defaultName(path.basename(source))
   const isBasebackup = await exists(path.join(source, 'backup_manifest')) && await exists(path.join(source, 'backup_label'))
@@ -236,7 +236,7 @@ async function importDataDirectory(context: Context, source: string, signal: Abo
       await copyTree(source, dir, 'auto', true)
       signal.throwIfAborted()
       await finishDataDir(dir, osUser)
-      if (isBasebackup) await verifyBackup(dir, osUser, version)
+      if (isBasebackup) await verifyBackup(zenith, dir, osUser, version)
     },
   })
   onProgress({type: 'bytes-end', label: `Importing ${name}`, done: record.logicalBytes})
@@ -274,7 +274,7 @@ async function importStream(context: Context, input: StreamSource): Promise<Impo
     if (manifest) kind = 'zenith'
     if (manifest && options.name === undefined) name = defaultName(manifest.snapshot)
     label = `Importing ${name}`
-    const check = manifest ? findPgBinaries(manifest.pgVersion) : Promise.resolve(undefined)
+    const check = manifest ? findPgBinaries(zenith, manifest.pgVersion) : Promise.resolve(undefined)
     check.then(() => {
       onProgress({type: 'step', message: `Importing ${input.source} into snapshot ${name}`})
       snapshot = addSnapshot(zenith, {
@@ -285,9 +285,9 @@ async function importStream(context: Context, input: StreamSource): Promise<Impo
           if (kind === 'tar' && input.tarSiblings) await addTarSiblings(input.tarSiblings, dir, input.signal)
           await finishDataDir(dir, osUser)
           const version = await readPgVersion(dir)
-          await findPgBinaries(version)
+          await findPgBinaries(zenith, version)
           if (kind === 'tar' && await exists(path.join(dir, 'backup_manifest'))) {
-            await verifyBackup(dir, osUser, version)
+            await verifyBackup(zenith, dir, osUser, version)
             verifiedByPostgres = true
           }
         },
@@ -338,8 +338,8 @@ async function finishDataDir(dir: string, osUser: OsUser | undefined): Promise<v
 }
 
 /** Postgres' own check of a basebackup against its backup_manifest (checksums of every file, WAL). */
-async function verifyBackup(dir: string, osUser: OsUser | undefined, version: number): Promise<void> {
-  const binaries = await findPgBinaries(version || undefined)
+async function verifyBackup(zenith: Zenith, dir: string, osUser: OsUser | undefined, version: number): Promise<void> {
+  const binaries = await findPgBinaries(zenith, version || undefined)
   const walFiles = await readdir(path.join(dir, 'pg_wal')).catch(() => [] as string[])
   const args = [...(walFiles.some((file) => /^[0-9A-F]{24}$/.test(file)) ? [] : ['--no-parse-wal']), dir]
   const [command, fullArgs] = tiedToZenith(binaries.path('pg_verifybackup'), args, osUser)

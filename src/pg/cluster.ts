@@ -9,6 +9,12 @@ import {isAlive} from '../state/lock.js'
 import type {PgBinaries} from './binaries.js'
 import {type OsUser, asUser, giveTo} from './os-user.js'
 
+/** The major version a data directory was made by (its PG_VERSION); 0 when it has none. */
+export async function readPgVersion(dataDir: string): Promise<number> {
+  const text = await readFile(path.join(dataDir, 'PG_VERSION'), 'utf8').catch(() => '')
+  return Number.parseInt(text.trim(), 10) || 0
+}
+
 /** One postgres data directory and how to run the server on it. */
 export interface Cluster {
   dataDir: string

@@ -4,7 +4,7 @@ import {chunkKey, manifestKey, readIndex, readManifest, updateIndex} from './lay
 import {LOCKS_PREFIX, RemoteLock} from './locks.js'
 import type {ObjectStore} from './object-store.js'
 import {resolveRemote} from './open.js'
-import {readPacksIndex, writePacksIndex} from '../archive/packs.js'
+import {readPacksIndex, writePacksIndex} from './stored-packs.js'
 
 export interface RemoteDestroyResult {
   name: string

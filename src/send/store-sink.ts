@@ -3,7 +3,8 @@ import type {PackEntry, RemoteManifest} from '../archive/chunker.js'
 import {manifestKey, readManifest, summary, updateIndex} from '../remote/layout.js'
 import {type RemoteLock, lockForPush} from '../remote/locks.js'
 import type {ObjectStore} from '../remote/object-store.js'
-import {type PackCatalog, PackWriter, addPack, emptyCatalog, readPackIndexes, writePacksIndex} from '../archive/packs.js'
+import {PackWriter, readPackIndexes, writePacksIndex} from '../remote/stored-packs.js'
+import {type PackCatalog, addPack, emptyCatalog} from '../archive/packs.js'
 import type {SnapshotSink} from './sink.js'
 
 /**
