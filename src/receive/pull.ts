@@ -17,7 +17,7 @@ import {ChunkCache, reclaimCaches} from './chunk-cache.js'
 import {TRANSFER_CONCURRENCY} from '../task-pool.js'
 import {receiveOverStream} from './recv-stream.js'
 import {startSsh} from '../protocol/ssh.js'
-import type {SshTarget} from '../remote/open.js'
+import type {SshTarget} from '../urls.js'
 
 export interface PullOptions {
   /** A storage name or a URL (s3://, file://, ssh://). */

@@ -4,7 +4,7 @@ import type {ArchiveManifest} from '../archive/manifest.js'
 import type {ZenithError} from '../errors.js'
 import {type Frame, STREAM_PROTOCOL, frameFailure, parseJsonFrame, protocolError, readFrames, writeFrame, writeJsonFrame} from '../protocol/frames.js'
 import type {SnapshotSink} from './sink.js'
-import type {SshTarget} from '../remote/open.js'
+import type {SshTarget} from '../urls.js'
 import {type SshSession, startSsh} from '../protocol/ssh.js'
 
 /**
