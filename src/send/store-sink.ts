@@ -60,7 +60,7 @@ export class ObjectStoreSink implements SnapshotSink {
     await updateIndex(this.store, (index, rebuilt) => {
       index.snapshots[manifest.snapshot] = summary(manifest)
       if (!rebuilt) index.storedBytes += stats.sentBytes + this.writer.indexBytes + body.length
-    }, (index) => index.snapshots[manifest.snapshot]?.createdAt === manifest.createdAt)
+    })
     // The next push reads one object instead of an index per pack.
     if (this.writer.packs.size > 0 || this.catalog.indexesRead > 0) {
       await writePacksIndex(this.store, this.catalog.packs)
