@@ -5,7 +5,7 @@ import {storageRecord} from '../context.js'
 import {ZenithError} from '../errors.js'
 import {maskPasswords} from '../secrets.js'
 import type {StorageRecord} from '../state/schema.js'
-import {type RecvUrl, type SshTarget, isUrl, parseUrl} from '../urls.js'
+import {type RecvUrl, type SshTarget, isUrl, parseUrl, urlKind} from '../urls.js'
 import {DirObjectStore} from './dir-store.js'
 import type {ObjectStore} from './object-store.js'
 import {S3ObjectStore, type S3Options} from './s3-store.js'
@@ -35,7 +35,9 @@ export async function resolveRemote(zenith: Zenith, nameOrUrl: string): Promise<
 }
 
 export function parseRemoteUrl(text: string): RemoteTarget {
-  const url = parseUrl(text)
+  const kind = urlKind(text)
+  // Import sources (basebackup://, http(s)://) are not remotes, whatever mistakes they hold.
+  const url = kind === 's3' || kind === 'file' || kind === 'ssh' || kind === 'recv' ? parseUrl(text) : undefined
   switch (url?.kind) {
     case 's3': {
       const store = new S3ObjectStore(s3Options({...url.options, bucket: url.bucket, prefix: url.prefix}))

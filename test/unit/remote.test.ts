@@ -134,6 +134,9 @@ describe('remote URLs and options', () => {
     expect(file.kind === 'store' && file.store.location).toBe('/mnt/share')
     expect(parseRemoteUrl('zenith://10.0.0.5:7000/abcdefghijklmnopqrstuvwx')).toMatchObject({kind: 'recv', host: '10.0.0.5', port: 7000, token: 'abcdefghijklmnopqrstuvwx'})
     expect(() => parseRemoteUrl('ftp://x/y')).toThrow(/not a storage name or a remote URL/)
+    expect(() => parseRemoteUrl('basebackup://u@h/?dbname=x')).toThrow(/not a storage name or a remote URL/)
+    expect(() => parseRemoteUrl('https://example.org/x.zenith')).toThrow(/not a storage name or a remote URL/)
+    expect(parseRemoteUrl('ssh://deploy@db2:2222/var/lib/zenith')).toMatchObject({kind: 'ssh', user: 'deploy', host: 'db2', port: 2222, home: '/var/lib/zenith'})
     expect(() => parseRemoteUrl('zenith://host:7000/short')).toThrow()
   })
 
