@@ -2,7 +2,6 @@ import {access, mkdir, readFile, readdir, realpath, rename, rm, stat, writeFile}
 import {constants} from 'node:fs'
 import path from 'node:path'
 
-import {resolveHome} from '../context.js'
 import {ZenithError} from '../errors.js'
 import {run} from '../process.js'
 
@@ -23,8 +22,9 @@ const found = new Map<string, PgBinaries | undefined>()
  * usual install places (Debian /usr/lib/postgresql/N/bin, RHEL /usr/pgsql-N/bin, Homebrew).
  * With `major`, only binaries of that major version will do (a snapshot's PG_VERSION).
  */
-export async function findPgBinaries(major?: number): Promise<PgBinaries> {
-  const fromCache = await readCache(major)
+export async function findPgBinaries(zenith: {home: string}, major?: number): Promise<PgBinaries> {
+  const file = cacheFile(zenith.home)
+  const fromCache = await readCache(file, major)
   if (fromCache) return fromCache
   const seen: PgBinaries[] = []
   for (const dir of await candidateDirs()) {
@@ -32,7 +32,7 @@ export async function findPgBinaries(major?: number): Promise<PgBinaries> {
     if (binaries && !seen.some((other) => other.dir === binaries.dir)) seen.push(binaries)
   }
 
-  await writeCache(seen)
+  await writeCache(file, seen)
   const match = seen.find((binaries) => major === undefined || binaries.major === major)
   if (match) return match
 
@@ -60,17 +60,17 @@ interface CacheEntry {
   mtimeMs: number
 }
 
-function cacheFile(): string {
-  return path.join(resolveHome(), 'cache', 'pg-binaries.json')
+function cacheFile(home: string): string {
+  return path.join(home, 'cache', 'pg-binaries.json')
 }
 
 function cacheKey(): string {
   return JSON.stringify([process.env.ZENITH_PG_BIN ?? '', process.env.PATH ?? ''])
 }
 
-async function readCache(major?: number): Promise<PgBinaries | undefined> {
+async function readCache(file: string, major?: number): Promise<PgBinaries | undefined> {
   try {
-    const cache = JSON.parse(await readFile(cacheFile(), 'utf8')) as {key: string; found: CacheEntry[]}
+    const cache = JSON.parse(await readFile(file, 'utf8')) as {key: string; found: CacheEntry[]}
     if (cache.key !== cacheKey()) return undefined
     const entry = cache.found.find((item) => major === undefined || item.major === major)
     if (!entry || (await stat(path.join(entry.dir, 'postgres'))).mtimeMs !== entry.mtimeMs) return undefined
@@ -81,14 +81,13 @@ async function readCache(major?: number): Promise<PgBinaries | undefined> {
   }
 }
 
-async function writeCache(found: PgBinaries[]): Promise<void> {
+async function writeCache(file: string, found: PgBinaries[]): Promise<void> {
   const entries: CacheEntry[] = []
   for (const binaries of found) {
     const info = await stat(binaries.path('postgres')).catch(() => undefined)
     if (info) entries.push({dir: binaries.dir, major: binaries.major, version: binaries.version, mtimeMs: info.mtimeMs})
   }
 
-  const file = cacheFile()
   const temporary = `${file}.${process.pid}.tmp`
   try {
     await mkdir(path.dirname(file), {recursive: true, mode: 0o700})

@@ -4,10 +4,17 @@ import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {ExternalCommandError, ZenithError, tail} from '../errors.js'
+import {splitKeyValue} from '../key-value.js'
 import {run as runProgram} from '../process.js'
 import {isAlive} from '../state/lock.js'
 import type {PgBinaries} from './binaries.js'
 import {type OsUser, asUser, giveTo} from './os-user.js'
+
+/** The major version a data directory was made by (its PG_VERSION); 0 when it has none. */
+export async function readPgVersion(dataDir: string): Promise<number> {
+  const text = await readFile(path.join(dataDir, 'PG_VERSION'), 'utf8').catch(() => '')
+  return Number.parseInt(text.trim(), 10) || 0
+}
 
 /** One postgres data directory and how to run the server on it. */
 export interface Cluster {
@@ -87,9 +94,8 @@ export async function writeZenithConf(cluster: Cluster): Promise<void> {
 }
 
 export function validateSetting(pair: string): [string, string] {
-  const eq = pair.indexOf('=')
-  const key = eq === -1 ? '' : pair.slice(0, eq).trim()
-  const value = eq === -1 ? '' : pair.slice(eq + 1)
+  const [rawKey, value] = splitKeyValue(pair) ?? ['', '']
+  const key = rawKey.trim()
   if (!/^[A-Za-z_][A-Za-z0-9_.]*$/.test(key)) {
     throw new ZenithError('INVALID_ARGUMENT', `"${pair}" is not a setting.`, 'Write --set key=value, for example --set shared_buffers=256MB.')
   }

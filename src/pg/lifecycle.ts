@@ -55,7 +55,7 @@ export async function createPg(zenith: Zenith, options: CreatePgOptions = {}): P
   const settings = Object.fromEntries((options.settings ?? []).map((pair) => validateSetting(pair)))
   if (options.name !== undefined) validateName('pg', options.name)
   if (options.port !== undefined) await checkPortFree(options.port)
-  const binaries = options.fill ? undefined : await findPgBinaries()
+  const binaries = options.fill ? undefined : await findPgBinaries(zenith)
   const osUser = await pgOsUser()
 
   const record = await zenith.store.update(async (data) => {
@@ -164,7 +164,7 @@ export async function startClaimed(zenith: Zenith, pg: PgRecord, onProgress: OnP
       `Find it with \`ss -ltnp 'sport = :${pg.port}'\` and stop it, or start on another port: zenith pg start ${pg.name} --port N.`)
   }
 
-  const binaries = await findPgBinaries(pg.pgVersion)
+  const binaries = await findPgBinaries(zenith, pg.pgVersion)
   onProgress({type: 'step', message: `Starting postgres on ${pg.name}`})
   const cluster = clusterOf(zenith, pg, dataDir, binaries, await pgOsUser())
   await startCluster(cluster)
@@ -179,7 +179,7 @@ export async function finishPasswordStep(zenith: Zenith, name: string, cluster?:
   const data = await zenith.store.read()
   const pg = pgRecord(data, name)
   if (!pg.passwordPending) return
-  cluster ??= clusterOf(zenith, pg, dataDirOf(data, pg), await findPgBinaries(pg.pgVersion), await pgOsUser())
+  cluster ??= clusterOf(zenith, pg, dataDirOf(data, pg), await findPgBinaries(zenith, pg.pgVersion), await pgOsUser())
   await setSuperuserPassword(cluster, pg.password, waitSeconds)
   await zenith.store.update((current) => {
     if (current.pgs[name]) delete current.pgs[name].passwordPending
@@ -195,7 +195,7 @@ async function stopClaimed(zenith: Zenith, pg: PgRecord, options: {mode?: 'fast'
   }
 
   options.onProgress?.({type: 'step', message: `Stopping postgres on ${pg.name}`})
-  await stopCluster({dataDir, osUser: await pgOsUser(), binaries: await findPgBinaries(pg.pgVersion)}, options.mode ?? 'fast')
+  await stopCluster({dataDir, osUser: await pgOsUser(), binaries: await findPgBinaries(zenith, pg.pgVersion)}, options.mode ?? 'fast')
 }
 
 export async function destroyPg(zenith: Zenith, name: string, options: {force?: boolean; onProgress?: OnProgress} = {}): Promise<{name: string; snapshotsDestroyed: string[]}> {
@@ -221,7 +221,7 @@ export async function finishDestroy(zenith: Zenith, pg: PgRecord, onProgress: On
   const dataDir = storage.volumePath(pg.volume)
   if ((await clusterStatus(dataDir)).status === 'running') {
     onProgress({type: 'step', message: `Stopping postgres on ${pg.name}`})
-    await stopCluster({dataDir, osUser: await pgOsUser(), binaries: await findPgBinaries(pg.pgVersion)}, 'immediate')
+    await stopCluster({dataDir, osUser: await pgOsUser(), binaries: await findPgBinaries(zenith, pg.pgVersion)}, 'immediate')
   }
 
   onProgress({type: 'step', message: `Removing ${pg.name}`})

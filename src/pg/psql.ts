@@ -7,7 +7,7 @@ import {pgConnection, pgRecord} from './lifecycle.js'
 export async function runPsql(zenith: Zenith, name: string, args: string[]): Promise<number> {
   const pg = pgRecord(await zenith.store.read(), name)
   const connection = await pgConnection(zenith, name)
-  const binaries = await findPgBinaries(pg.pgVersion).catch(() => findPgBinaries())
+  const binaries = await findPgBinaries(zenith, pg.pgVersion).catch(() => findPgBinaries(zenith))
   const result = await run(binaries.path('psql'), args, {
     stdio: 'inherit',
     env: {PGHOST: connection.host, PGPORT: String(connection.port), PGUSER: connection.user, PGPASSWORD: connection.password, PGDATABASE: connection.database},

@@ -6,9 +6,8 @@ import {type Zenith, localStorage} from '../context.js'
 import {killWritersOf} from '../process.js'
 import {isAlive} from '../state/lock.js'
 import type {SnapshotRecord} from '../state/schema.js'
-import {readPgVersion} from '../snapshot/records.js'
 import {type PgBinaries, findPgBinaries} from './binaries.js'
-import {type Cluster, clusterStatus, startCluster, stopCluster} from './cluster.js'
+import {type Cluster, clusterStatus, readPgVersion, startCluster, stopCluster} from './cluster.js'
 import {type OsUser, giveTo, pgOsUser} from './os-user.js'
 import {allocatePort} from './ports.js'
 
@@ -37,7 +36,7 @@ export async function withTempInstance<T>(zenith: Zenith, snapshot: SnapshotReco
   const data = await zenith.store.read()
   const storage = localStorage(data, snapshot.storage)
   await reclaimTempInstances(zenith, snapshot.storage)
-  const binaries = await findPgBinaries(snapshot.pgVersion || undefined)
+  const binaries = await findPgBinaries(zenith, snapshot.pgVersion || undefined)
   const osUser = await pgOsUser()
   const volume = `${PREFIX}${snapshot.name.replaceAll(/[^A-Za-z0-9_.-]/g, '_')}.p${process.pid}.${randomBytes(3).toString('hex')}`
   const port = await allocatePort(Object.values(data.pgs).map((pg) => pg.port))
@@ -88,7 +87,7 @@ export async function reclaimTempInstances(zenith: Zenith, storageName: string):
     const dataDir = storage.volumePath(entry)
     if ((await clusterStatus(dataDir)).status === 'running') {
       const version = await readPgVersion(dataDir)
-      await stopCluster({dataDir, osUser: await pgOsUser(), binaries: await findPgBinaries(version || undefined)}, 'immediate')
+      await stopCluster({dataDir, osUser: await pgOsUser(), binaries: await findPgBinaries(zenith, version || undefined)}, 'immediate')
     }
 
     // A postmaster killed while it started (no pid file yet) is not seen by clusterStatus.

@@ -4,7 +4,7 @@ import {chunkKey, manifestKey, readIndex, readManifest, updateIndex} from './lay
 import {LOCKS_PREFIX, RemoteLock} from './locks.js'
 import type {ObjectStore} from './object-store.js'
 import {resolveRemote} from './open.js'
-import {readPacksIndex, writePacksIndex} from './packs.js'
+import {readPacksIndex, writePacksIndex} from './stored-packs.js'
 
 export interface RemoteDestroyResult {
   name: string
@@ -19,9 +19,6 @@ export interface RemoteDestroyResult {
   /** What the storage holds afterwards (every object but locks). */
   storedBytes: number
 }
-
-/** Objects deleted at once. */
-const DELETE_CONCURRENCY = 16
 
 /**
  * Removes a snapshot from a remote storage (`snapshot destroy NAME --storage S`): its manifest,
@@ -53,7 +50,7 @@ export async function destroyRemoteSnapshot(zenith: Zenith, options: {storage: s
   await updateIndex(store, (index) => {
     delete index.snapshots[name]
     index.storedBytes = collected.storedBytes
-  }, (index) => index.snapshots[name] === undefined)
+  })
   return {name, storage: label, ...collected}
 }
 
@@ -112,9 +109,7 @@ export async function collectUnused(store: ObjectStore): Promise<Omit<RemoteDest
       const pack = /^packs\/([0-9a-f]{64})(\.idx)?$/.exec(item.key)
       if (pack && !usedPacks.has(pack[1])) {
         const found = packs.get(pack[1]) ?? {keys: [], bytes: 0}
-        // The index before the pack: a push never trusts a pack without its index.
-        if (pack[2]) found.keys.unshift(item.key)
-        else found.keys.push(item.key)
+        found.keys.push(item.key)
         found.bytes += item.size
         packs.set(pack[1], found)
       }
@@ -130,12 +125,10 @@ export async function collectUnused(store: ObjectStore): Promise<Omit<RemoteDest
       await writePacksIndex(store, new Map(Object.entries(combined.packs).filter(([id]) => !packs.has(id))))
     }
 
-    let next = 0
-    await Promise.all(Array.from({length: Math.min(DELETE_CONCURRENCY, unused.length)}, async () => {
-      while (next < unused.length) {
-        for (const key of unused[next++].keys) await store.delete(key)
-      }
-    }))
+    // Every pack's index before any pack: a push never trusts a pack without its index.
+    const keys = unused.flatMap((item) => item.keys)
+    await store.deleteMany(keys.filter((key) => key.endsWith('.idx')))
+    await store.deleteMany(keys.filter((key) => !key.endsWith('.idx')))
     const freedBytes = unused.reduce((sum, item) => sum + item.bytes, 0)
     return {
       collected: true,

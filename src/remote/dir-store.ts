@@ -5,7 +5,11 @@ import path from 'node:path'
 import type {Readable} from 'node:stream'
 
 import {ZenithError} from '../errors.js'
+import {TaskPool} from '../task-pool.js'
 import type {ObjectStore} from './object-store.js'
+
+/** Files removed at once by deleteMany. */
+const DELETE_CONCURRENCY = 16
 
 /**
  * Objects as files in a plain folder (a mounted share, a USB disk). Writes go to a hidden
@@ -110,6 +114,10 @@ export class DirObjectStore implements ObjectStore {
 
   async delete(key: string): Promise<void> {
     await rm(this.pathOf(key), {force: true})
+  }
+
+  async deleteMany(keys: string[]): Promise<void> {
+    await new TaskPool(DELETE_CONCURRENCY).forEach(keys, (key) => this.delete(key))
   }
 
   private async * walk(folder: string, prefix: string): AsyncIterable<{key: string; size: number}> {

@@ -1,10 +1,10 @@
 import {randomBytes} from 'node:crypto'
-import {setTimeout as sleep} from 'node:timers/promises'
 
 import type {ArchiveManifest} from '../archive/manifest.js'
 import {ZenithError} from '../errors.js'
 import type {StorageRecord} from '../state/schema.js'
-import {type RemoteManifest, normalizeManifest, validateManifest} from './chunker.js'
+import {type RemoteManifest, normalizeManifest, validateManifest} from '../archive/chunker.js'
+import {withIndexLock} from './locks.js'
 import type {ObjectStore} from './object-store.js'
 import {objectStoreFor} from './open.js'
 
@@ -53,26 +53,15 @@ export async function readIndex(store: ObjectStore): Promise<RemoteIndex | undef
   return undefined
 }
 
-/**
- * Read-modify-write of the index that tolerates a concurrent writer: after writing, read it
- * back; if another push replaced it in between (our change is missing), apply the change to
- * the newer index and write again.
- */
-export async function updateIndex(store: ObjectStore, change: (index: RemoteIndex, rebuilt: boolean) => void, applied: (index: RemoteIndex) => boolean): Promise<void> {
-  for (let attempt = 0; attempt < 8; attempt++) {
+/** Read-modify-write of the index, one writer at a time (see withIndexLock): no update is lost. */
+export async function updateIndex(store: ObjectStore, change: (index: RemoteIndex, rebuilt: boolean) => void): Promise<void> {
+  await withIndexLock(store, async () => {
     const existing = await readIndex(store)
     // A rebuilt index already counts what this push stored.
     const index = existing ?? await rebuildIndex(store)
     change(index, existing === undefined)
     await store.put(INDEX_KEY, Buffer.from(JSON.stringify(index, null, 1)))
-    // Give a concurrent writer's PUT the time to land before checking who won.
-    await sleep(50 + Math.floor(Math.random() * 100))
-    const written = await readIndex(store)
-    if (written && applied(written)) return
-  }
-
-  throw new ZenithError('REMOTE_CONFLICT', `Could not update ${store.location}/${INDEX_KEY}: other pushes keep replacing it.`,
-    'Retry when the other pushes are done; the snapshot itself is stored (its manifest is in manifests/).')
+  })
 }
 
 /** An index built from the manifests (first push to an old storage, or a lost index). */

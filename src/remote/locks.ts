@@ -3,6 +3,7 @@ import {hostname} from 'node:os'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {ZenithError} from '../errors.js'
+import {isAlive} from '../state/lock.js'
 import type {ObjectStore} from './object-store.js'
 
 /**
@@ -24,7 +25,16 @@ const REFRESH_MS = 5 * 60 * 1000
 /** How long a push waits for a collection to end before giving up. */
 const PUSH_WAIT_MS = 5 * 60 * 1000
 
-export type LockKind = 'push' | 'gc'
+/**
+ * An index lock is held for one read-modify-write of index.json (seconds), so a holder that was
+ * killed stops counting soon; one on this host whose process is gone does not count at all.
+ */
+const INDEX_STALE_MS = 2 * 60 * 1000
+const INDEX_REFRESH_MS = 20 * 1000
+/** How long an index update waits for the others before giving up. */
+const INDEX_WAIT_MS = 3 * 60 * 1000
+
+export type LockKind = 'push' | 'gc' | 'index'
 
 interface LockBody {
   kind: LockKind
@@ -41,7 +51,7 @@ export class RemoteLock {
   private constructor(private readonly store: ObjectStore, readonly key: string, private readonly body: LockBody) {}
 
   /** Writes a lock of this kind and keeps it fresh until released. */
-  static async write(store: ObjectStore, kind: LockKind): Promise<RemoteLock> {
+  static async write(store: ObjectStore, kind: LockKind, refreshMs = REFRESH_MS): Promise<RemoteLock> {
     const now = new Date().toISOString()
     const lock = new RemoteLock(store, `${LOCKS_PREFIX}${kind}-${Date.now().toString(36)}-${randomBytes(6).toString('hex')}.json`,
       {kind, host: hostname(), pid: process.pid, startedAt: now, refreshedAt: now})
@@ -50,20 +60,20 @@ export class RemoteLock {
       lock.body.refreshedAt = new Date().toISOString()
       // A failed refresh only risks the lock looking stale later; the work goes on.
       lock.put().catch(() => undefined)
-    }, REFRESH_MS)
+    }, refreshMs)
     lock.timer.unref()
     return lock
   }
 
   /** The live locks of another kind's holders (or of other holders of `kind`), this one aside. */
-  async others(kind: LockKind, now = Date.now()): Promise<LockBody[]> {
+  async others(kind: LockKind, now = Date.now(), staleMs = STALE_MS): Promise<LockBody[]> {
     const found: LockBody[] = []
     for await (const item of this.store.list(LOCKS_PREFIX)) {
       if (item.key === this.key || !item.key.startsWith(`${LOCKS_PREFIX}${kind}-`)) continue
       const body = parseLock(await this.store.get(item.key))
       // Gone meanwhile (released): not a holder any more. Puts are atomic, so none is half-written.
       if (!body) continue
-      if (now - Date.parse(body.refreshedAt) < STALE_MS) found.push(body)
+      if (now - Date.parse(body.refreshedAt) < staleMs) found.push(body)
     }
 
     return found
@@ -104,6 +114,37 @@ export async function lockForPush(store: ObjectStore, wait = PUSH_WAIT_MS): Prom
   } catch (error) {
     await lock.release().catch(() => undefined)
     throw error
+  }
+}
+
+/**
+ * Runs `work` while no other process updates the index of this store, so that no update is lost
+ * (a read-modify-write of index.json that read the index before another one wrote it).
+ *
+ * Not a conditional PUT (`If-None-Match: *` on a lock object): S3 honours it, but s3rver and
+ * older S3-compatible servers ignore the header and overwrite (tested: s3rver 3.7 accepts a
+ * second conditional PUT of the same key), and a folder has no such call. So the same scheme as
+ * above works everywhere: write our lock, then list; alone, it is ours; else withdraw, wait a
+ * random moment and retry. Listing after writing is consistent, so of two writers the later one
+ * sees the earlier; two that write together both see each other and both withdraw.
+ */
+export async function withIndexLock<T>(store: ObjectStore, work: () => Promise<T>, wait = INDEX_WAIT_MS): Promise<T> {
+  const deadline = Date.now() + wait
+  for (let attempt = 0; ; attempt++) {
+    const lock = await RemoteLock.write(store, 'index', INDEX_REFRESH_MS)
+    try {
+      const others = (await lock.others('index', Date.now(), INDEX_STALE_MS)).filter((other) => other.host !== hostname() || isAlive(other.pid))
+      if (others.length === 0) return await work()
+      if (Date.now() >= deadline) {
+        const [other] = others
+        throw new ZenithError('REMOTE_CONFLICT', `Could not update ${store.location}/index.json: another process keeps it locked (${other.host}, pid ${other.pid}, since ${other.startedAt}).`,
+          `Retry when the other pushes are done; the snapshot itself is stored (its manifest is in manifests/). A lock left by a killed process is ignored ${INDEX_STALE_MS / 60_000} minutes after its last refresh.`)
+      }
+    } finally {
+      await lock.release()
+    }
+
+    await sleep(Math.random() * Math.min(2000, 50 * 2 ** attempt))
   }
 }
 

@@ -23,4 +23,6 @@ export interface ObjectStore {
   list(prefix: string): AsyncIterable<{key: string; size: number}>
   /** Removes an object; removing a missing one is not an error. */
   delete(key: string): Promise<void>
+  /** Removes objects, as many at once as the medium allows; missing ones are not an error. */
+  deleteMany(keys: string[]): Promise<void>
 }

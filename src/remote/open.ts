@@ -5,15 +5,13 @@ import {storageRecord} from '../context.js'
 import {ZenithError} from '../errors.js'
 import {maskPasswords} from '../secrets.js'
 import type {StorageRecord} from '../state/schema.js'
+import {type RecvUrl, type SshTarget, isUrl, parseUrl, urlKind} from '../urls.js'
 import {DirObjectStore} from './dir-store.js'
 import type {ObjectStore} from './object-store.js'
 import {S3ObjectStore, type S3Options} from './s3-store.js'
 
 /** Where a push goes or a pull comes from: an object store (s3, dir), a `zenith snapshot recv`, or zenith on another host over ssh. */
-export type RemoteTarget =
-  | {kind: 'store'; store: ObjectStore; label: string}
-  | {kind: 'recv'; host: string; port: number; token: string; label: string}
-  | SshTarget
+export type RemoteTarget = {kind: 'store'; store: ObjectStore; label: string} | RecvUrl | SshTarget
 
 /** What push, pull and a remote destroy accept: the hint of their errors about the target. */
 const REMOTE_HINT = 'Name an s3 or dir storage (see `zenith storage list`; attach one with `zenith storage attach -t s3 -n NAME -c bucket=B` or `-t dir -n NAME -c path=/some/folder`), ' +
@@ -22,12 +20,12 @@ const REMOTE_HINT = 'Name an s3 or dir storage (see `zenith storage list`; attac
 const ENDPOINT_VARIABLES = ['ZENITH_S3_ENDPOINT', 'AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL'] as const
 
 /**
- * A storage name or a URL: `s3://bucket/prefix[?endpoint=URL&region=R]`, `file:///path`,
+ * A storage name or a URL (see urls.ts): `s3://bucket/prefix[?endpoint=URL&region=R]`, `file:///path`,
  * `zenith://host:port/TOKEN`, `ssh://[user@]host[:port][/ZENITH_HOME]`. An s3 URL without `endpoint=` uses $ZENITH_S3_ENDPOINT,
  * $AWS_ENDPOINT_URL_S3 or $AWS_ENDPOINT_URL, else AWS itself.
  */
 export async function resolveRemote(zenith: Zenith, nameOrUrl: string): Promise<RemoteTarget> {
-  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(nameOrUrl)) {
+  if (!isUrl(nameOrUrl)) {
     const data = await zenith.store.read()
     // storageRecord's own hint (attach a local folder) names a storage push and pull refuse.
     if (!data.storages[nameOrUrl]) {
@@ -46,36 +44,22 @@ export async function resolveRemote(zenith: Zenith, nameOrUrl: string): Promise<
 }
 
 export function parseRemoteUrl(text: string): RemoteTarget {
-  let url: URL
-  try {
-    url = new URL(text)
-  } catch {
-    throw invalidUrl(text)
-  }
-
-  switch (url.protocol) {
-    case 's3:': {
-      if (!url.hostname) throw invalidUrl(text)
-      const options = Object.fromEntries(url.searchParams.entries())
-      const store = new S3ObjectStore(s3Options({...options, bucket: url.hostname, prefix: decodeURIComponent(url.pathname)}))
+  const kind = urlKind(text)
+  // Import sources (basebackup://, http(s)://) are not remotes, whatever mistakes they hold.
+  const url = kind === 's3' || kind === 'file' || kind === 'ssh' || kind === 'recv' ? parseUrl(text) : undefined
+  switch (url?.kind) {
+    case 's3': {
+      const store = new S3ObjectStore(s3Options({...url.options, bucket: url.bucket, prefix: url.prefix}))
       return {kind: 'store', store, label: store.location}
     }
 
-    case 'file:': {
-      if (url.host) throw invalidUrl(text)
-      const folder = decodeURIComponent(url.pathname)
-      return {kind: 'store', store: new DirObjectStore(folder), label: folder}
+    case 'file': {
+      return {kind: 'store', store: new DirObjectStore(url.path), label: url.path}
     }
 
-    case 'ssh:': {
-      return parseSshUrl(url, text)
-    }
-
-    case 'zenith:': {
-      const token = url.pathname.replace(/^\/+/, '')
-      const port = Number(url.port)
-      if (!url.hostname || !port || !/^[\w-]{16,}$/.test(token)) throw invalidUrl(text)
-      return {kind: 'recv', host: url.hostname.replace(/^\[|\]$/g, ''), port, token, label: `zenith://${url.host}/`}
+    case 'ssh':
+    case 'recv': {
+      return url
     }
 
     default: {
@@ -141,41 +125,6 @@ export function dirPath(options: Record<string, string>): string {
   if (unknown.length > 0) throw new ZenithError('INVALID_ARGUMENT', `Unknown dir option${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}.`, 'A dir storage takes only -c path=/some/folder.')
   if (!options.path) throw new ZenithError('INVALID_ARGUMENT', 'A dir storage needs a folder.', 'Pass -c path=/some/folder (e.g. a mounted share).')
   return path.resolve(options.path)
-}
-
-/**
- * `ssh://[user@]host[:port][/ZENITH_HOME][?zenith=COMMAND&storage=S]`: another host reached with
- * the system's ssh client (its keys, agent, ~/.ssh/config and known_hosts), where zenith is
- * installed (see transfer/ssh.ts). The path, when given, is that host's ZENITH_HOME;
- * `zenith=` is the command that runs zenith there (default `zenith`, e.g.
- * `zenith=/opt/zenith/bin/run.js`); `storage=` the local storage there that keeps the snapshot.
- */
-export interface SshTarget {
-  kind: 'ssh'
-  user?: string
-  host: string
-  port?: number
-  home?: string
-  zenith: string[]
-  storage?: string
-  label: string
-}
-
-export function parseSshUrl(url: URL, text: string): SshTarget {
-  const user = decodeURIComponent(url.username)
-  const host = url.hostname.replace(/^\[|\]$/g, '')
-  // A leading "-" would be read by ssh as an option.
-  if (!host || host.startsWith('-') || user.startsWith('-') || url.password) {
-    throw new ZenithError('INVALID_ARGUMENT', `"${text}" is not a valid ssh URL.`, 'Use ssh://[user@]host[:port][/remote/zenith/home] (keys, not passwords, go in ~/.ssh).')
-  }
-
-  const home = decodeURIComponent(url.pathname)
-  const zenith = (url.searchParams.get('zenith') ?? 'zenith').trim().split(/\s+/)
-  return {
-    kind: 'ssh', user: user || undefined, host, port: url.port ? Number(url.port) : undefined,
-    home: home && home !== '/' ? home : undefined, zenith, storage: url.searchParams.get('storage') ?? undefined,
-    label: `ssh://${user ? `${user}@` : ''}${url.host}${home && home !== '/' ? home : ''}`,
-  }
 }
 
 function invalidUrl(text: string): ZenithError {

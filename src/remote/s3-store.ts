@@ -18,6 +18,9 @@ export interface S3Options {
   checksums: 'when-required' | 'when-supported'
 }
 
+/** Keys per DeleteObjects request: S3's limit. */
+const DELETE_BATCH = 1000
+
 /** Connections kept open per client: enough for the transfer concurrency plus listing. */
 const MAX_SOCKETS = 64
 
@@ -115,6 +118,23 @@ export class S3ObjectStore implements ObjectStore {
   async delete(key: string): Promise<void> {
     const {client, sdk} = await this.client()
     await this.call(key, () => client.send(new sdk.DeleteObjectCommand({Bucket: this.options.bucket, Key: this.keyOf(key)})))
+  }
+
+  /** One DeleteObjects request per DELETE_BATCH keys instead of one request per key. */
+  async deleteMany(keys: string[]): Promise<void> {
+    const {client, sdk} = await this.client()
+    for (let start = 0; start < keys.length; start += DELETE_BATCH) {
+      const batch = keys.slice(start, start + DELETE_BATCH)
+      const result = await this.call(batch[0], () => client.send(new sdk.DeleteObjectsCommand({
+        Bucket: this.options.bucket, Delete: {Objects: batch.map((key) => ({Key: this.keyOf(key)})), Quiet: true},
+      })))
+      // A batch answers 200 even when some keys failed: each failure is in Errors.
+      const [failed] = result.Errors ?? []
+      if (failed) {
+        const key = failed.Key?.slice(this.keyOf('').length) ?? batch[0]
+        throw explainS3Error(Object.assign(new Error(`Cannot delete ${this.location}/${key}: ${failed.Message ?? failed.Code}`), {name: failed.Code}), this.options, key)
+      }
+    }
   }
 
   /** The SDK client, for callers that need a raw operation (the benchmark's baseline). */

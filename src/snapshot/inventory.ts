@@ -22,7 +22,7 @@ export async function listSnapshotsInStorage(zenith: Zenith, storage: string, op
   const target = await resolveRemote(zenith, storage)
   if (target.kind === 'ssh') {
     // Another host's zenith: its own listing, run there.
-    const {runRemoteJson} = await import('../transfer/ssh.js')
+    const {runRemoteJson} = await import('../protocol/ssh.js')
     const listed = await runRemoteJson<SnapshotInfo[]>(target, ['snapshot', 'list', ...(options.pg ? ['--pg', options.pg] : [])])
     return listed.map((snapshot) => ({...snapshot, storage: snapshot.storage === 'local' ? target.label : `${target.label} (${snapshot.storage})`}))
   }

@@ -1,9 +1,8 @@
 import {randomBytes} from 'node:crypto'
-import {readFile} from 'node:fs/promises'
-import path from 'node:path'
 
 import {type Zenith, DEFAULT_STORAGE, localStorage} from '../context.js'
 import {ZenithError} from '../errors.js'
+import {readPgVersion} from '../pg/cluster.js'
 import {diskUsage} from '../storage/local.js'
 import type {SnapshotMethod, SnapshotRecord, StoreData} from '../state/schema.js'
 
@@ -67,7 +66,3 @@ export async function addSnapshot(zenith: Zenith, options: AddSnapshotOptions): 
 }
 
 /** The major version in a data directory's PG_VERSION (0 when there is none). */
-export async function readPgVersion(dataDir: string): Promise<number> {
-  const text = await readFile(path.join(dataDir, 'PG_VERSION'), 'utf8').catch(() => '')
-  return Number.parseInt(text.trim(), 10) || 0
-}

@@ -1,7 +1,7 @@
 import {execa} from 'execa'
 
-import {compressChunk, hashChunk, newManifest} from '../../src/remote/chunker.js'
-import {type Frame, readFrames, writeFrame, writeJsonFrame} from '../../src/transfer/frames.js'
+import {compressChunk, hashChunk, newManifest} from '../../src/archive/chunker.js'
+import {type Frame, readFrames, writeFrame, writeJsonFrame} from '../../src/protocol/frames.js'
 import {SshServer, sshdUnavailable} from '../helpers/sshd.js'
 import {ACCOUNTS_CHECKSUM, BIN, TestHome, pgbenchFixture} from '../helpers/zenith.js'
 

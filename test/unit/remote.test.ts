@@ -3,12 +3,14 @@ import os from 'node:os'
 import path from 'node:path'
 
 import {listDataDirectory} from '../../src/archive/data-dir.js'
-import {compressChunk, hashChunk, newManifest, normalizeManifest, openChunk, readChunks, sameContent, validateManifest} from '../../src/remote/chunker.js'
+import {compressChunk, hashChunk, newManifest, normalizeManifest, openChunk, readChunks, sameContent, validateManifest} from '../../src/archive/chunker.js'
 import {DirObjectStore} from '../../src/remote/dir-store.js'
 import {listSnapshotsIn, updateIndex} from '../../src/remote/layout.js'
-import {PACKS_INDEX_KEY, PackWriter, packKey, planRanges, readPackIndexes, writePacksIndex} from '../../src/remote/packs.js'
+import {withIndexLock} from '../../src/remote/locks.js'
+import {PACKS_INDEX_KEY, packKey, planRanges} from '../../src/archive/packs.js'
+import {PackWriter, readPackIndexes, writePacksIndex} from '../../src/remote/stored-packs.js'
 import {parseRemoteUrl, s3Options} from '../../src/remote/open.js'
-import {TaskPool} from '../../src/transfer/pool.js'
+import {TaskPool} from '../../src/task-pool.js'
 
 let dir: string
 beforeEach(async () => {
@@ -132,6 +134,9 @@ describe('remote URLs and options', () => {
     expect(file.kind === 'store' && file.store.location).toBe('/mnt/share')
     expect(parseRemoteUrl('zenith://10.0.0.5:7000/abcdefghijklmnopqrstuvwx')).toMatchObject({kind: 'recv', host: '10.0.0.5', port: 7000, token: 'abcdefghijklmnopqrstuvwx'})
     expect(() => parseRemoteUrl('ftp://x/y')).toThrow(/not a storage name or a remote URL/)
+    expect(() => parseRemoteUrl('basebackup://u@h/?dbname=x')).toThrow(/not a storage name or a remote URL/)
+    expect(() => parseRemoteUrl('https://example.org/x.zenith')).toThrow(/not a storage name or a remote URL/)
+    expect(parseRemoteUrl('ssh://deploy@db2:2222/var/lib/zenith')).toMatchObject({kind: 'ssh', user: 'deploy', host: 'db2', port: 2222, home: '/var/lib/zenith'})
     expect(() => parseRemoteUrl('zenith://host:7000/short')).toThrow()
   })
 
@@ -167,8 +172,39 @@ describe('dir object store and index', () => {
     const entry = (name: string) => ({logicalBytes: 1, createdAt: name, pgVersion: 15, chunks: 1})
     await Promise.all(['a', 'b', 'c'].map((name) => updateIndex(store, (index) => {
       index.snapshots[name] = entry(name)
-    }, (index) => index.snapshots[name]?.createdAt === name)))
+    })))
     expect((await listSnapshotsIn(store)).map((item) => item.name)).toEqual(['a', 'b', 'c'])
+    const many = Array.from({length: 12}, (_, i) => `s${String(i).padStart(2, '0')}`)
+    await Promise.all(many.map((name) => updateIndex(store, (index) => {
+      index.snapshots[name] = entry(name)
+    })))
+    expect((await listSnapshotsIn(store)).map((item) => item.name)).toEqual(['a', 'b', 'c', ...many])
+    // Every lock was released.
+    const locks: string[] = []
+    for await (const item of store.list('locks/')) locks.push(item.key)
+    expect(locks).toEqual([])
+  })
+
+  test('the index lock waits for a live holder; a killed one on this host or a stale one does not count', async () => {
+    const store = new DirObjectStore(dir)
+    const holder = (host: string, pid: number, refreshedAt: Date) => Buffer.from(JSON.stringify({
+      kind: 'index', host, pid, startedAt: refreshedAt.toISOString(), refreshedAt: refreshedAt.toISOString(),
+    }))
+    let ran = 0
+    const work = async () => {
+      ran++
+    }
+
+    await store.put('locks/index-0-live.json', holder('elsewhere', 1, new Date()))
+    await expect(withIndexLock(store, work, 300)).rejects.toMatchObject({code: 'REMOTE_CONFLICT'})
+    expect(ran).toBe(0)
+    await store.delete('locks/index-0-live.json')
+    await store.put('locks/index-0-stale.json', holder('elsewhere', 1, new Date(Date.now() - 10 * 60 * 1000)))
+    await store.put('locks/index-0-dead.json', holder(os.hostname(), 2 ** 22 + 12_345, new Date()))
+    // A push or gc lock is not an index lock.
+    await store.put('locks/push-0-other.json', holder('elsewhere', 1, new Date()))
+    await withIndexLock(store, work, 300)
+    expect(ran).toBe(1)
   })
 })
 

@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {createPg} from '../../pg/lifecycle.js'
-import {createPgFromSnapshot} from '../../snapshot/clone.js'
+import {createPgFromSnapshot} from '../../import-export/create-pg.js'
 
 export default class PgCreate extends BaseCommand {
   static override description = 'Create a data directory in a storage and start postgres on it'

@@ -3,7 +3,7 @@ import {Args, Flags} from '@oclif/core'
 import {COMPRESSIONS, type Compression} from '../../archive/compression.js'
 import {BaseCommand} from '../../cli/base-command.js'
 import {formatBytes} from '../../cli/format.js'
-import {EXPORT_FORMATS, exportSnapshot} from '../../transfer/export.js'
+import {EXPORT_FORMATS, exportSnapshot} from '../../import-export/export.js'
 
 export default class SnapshotExport extends BaseCommand {
   static override description = 'Export a snapshot as a .zenith archive, a basebackup tar, pg_dump files or SQL'

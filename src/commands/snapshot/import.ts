@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {formatBytes} from '../../cli/format.js'
-import {importSnapshot} from '../../transfer/import.js'
+import {importSnapshot} from '../../import-export/import.js'
 
 export default class SnapshotImport extends BaseCommand {
   static override description = 'Import a snapshot: a running server (basebackup://), a data directory, a basebackup, a .zenith archive, a URL or stdin'

@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {formatBytes} from '../../cli/format.js'
-import {pullSnapshot} from '../../transfer/pull.js'
+import {pullSnapshot} from '../../receive/pull.js'
 
 export default class SnapshotPull extends BaseCommand {
   static override description = 'Fetch a snapshot from an s3/dir storage, a URL, or another host over ssh; every chunk is verified before the snapshot appears'

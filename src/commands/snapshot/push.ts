@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {formatBytes} from '../../cli/format.js'
-import {pushSnapshot, pushToStdio} from '../../transfer/push.js'
+import {pushSnapshot, pushToStdio} from '../../send/push.js'
 
 export default class SnapshotPush extends BaseCommand {
   static override description = 'Send a snapshot to an s3/dir storage, a URL, a `zenith snapshot recv`, or zenith on another host over ssh; only chunks the remote lacks are uploaded'

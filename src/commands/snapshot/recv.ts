@@ -3,7 +3,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../cli/base-command.js'
 import {formatBytes} from '../../cli/format.js'
 import {silent} from '../../progress.js'
-import {receiveSnapshot} from '../../transfer/recv.js'
+import {receiveSnapshot} from '../../receive/recv.js'
 
 export default class SnapshotRecv extends BaseCommand {
   static override description = 'Wait for one snapshot pushed to the printed zenith://host:port/TOKEN URL, verify it, keep it, and exit'
@@ -23,7 +23,7 @@ export default class SnapshotRecv extends BaseCommand {
     const {flags} = await this.parse(SnapshotRecv)
     if (flags.stdio) {
       // stdout carries the protocol's frames only; failures are also reported through it.
-      const {receiveOverStream} = await import('../../transfer/recv-stream.js')
+      const {receiveOverStream} = await import('../../receive/recv-stream.js')
       await receiveOverStream(await this.openZenith(), {input: process.stdin, output: process.stdout, storage: flags.storage, onProgress: silent})
       return
     }

@@ -2,6 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {ZenithError} from '../../errors.js'
+import {parseOptions} from '../../key-value.js'
 import {attachRemoteStorage} from '../../remote/attach.js'
 import {ATTACHABLE_TYPES, attachLocalStorage, attachableType} from '../../storage/manage.js'
 
@@ -36,15 +37,4 @@ export default class StorageAttach extends BaseCommand {
     this.log(`Attached ${storage.type} storage ${storage.name}${storage.copyMethod ? ` (copies by ${storage.copyMethod})` : ''}`)
     return storage
   }
-}
-
-function parseOptions(pairs: string[]): Record<string, string> {
-  const options: Record<string, string> = {}
-  for (const pair of pairs) {
-    const eq = pair.indexOf('=')
-    if (eq <= 0) throw new ZenithError('INVALID_ARGUMENT', `"${pair}" is not key=value.`, 'Write -c key=value, e.g. -c path=/mnt/data.')
-    options[pair.slice(0, eq)] = pair.slice(eq + 1)
-  }
-
-  return options
 }

@@ -1,9 +1,10 @@
 import type {ArchiveManifest} from '../archive/manifest.js'
-import type {PackEntry, RemoteManifest} from '../remote/chunker.js'
+import type {PackEntry, RemoteManifest} from '../archive/chunker.js'
 import {manifestKey, readManifest, summary, updateIndex} from '../remote/layout.js'
 import {type RemoteLock, lockForPush} from '../remote/locks.js'
 import type {ObjectStore} from '../remote/object-store.js'
-import {type PackCatalog, PackWriter, addPack, emptyCatalog, readPackIndexes, writePacksIndex} from '../remote/packs.js'
+import {PackWriter, readPackIndexes, writePacksIndex} from '../remote/stored-packs.js'
+import {type PackCatalog, addPack, emptyCatalog} from '../archive/packs.js'
 import type {SnapshotSink} from './sink.js'
 
 /**
@@ -59,7 +60,7 @@ export class ObjectStoreSink implements SnapshotSink {
     await updateIndex(this.store, (index, rebuilt) => {
       index.snapshots[manifest.snapshot] = summary(manifest)
       if (!rebuilt) index.storedBytes += stats.sentBytes + this.writer.indexBytes + body.length
-    }, (index) => index.snapshots[manifest.snapshot]?.createdAt === manifest.createdAt)
+    })
     // The next push reads one object instead of an index per pack.
     if (this.writer.packs.size > 0 || this.catalog.indexesRead > 0) {
       await writePacksIndex(this.store, this.catalog.packs)

@@ -2,7 +2,6 @@ import {createReadStream} from 'node:fs'
 import {access, chmod, copyFile, readdir, stat} from 'node:fs/promises'
 import path from 'node:path'
 import {Readable} from 'node:stream'
-import {fileURLToPath} from 'node:url'
 
 import {execa} from 'execa'
 
@@ -11,16 +10,17 @@ import type {Zenith} from '../context.js'
 import {ZenithError, tail} from '../errors.js'
 import {runBasebackup} from '../pg/basebackup.js'
 import {findPgBinaries} from '../pg/binaries.js'
-import {clusterStatus} from '../pg/cluster.js'
+import {clusterStatus, readPgVersion} from '../pg/cluster.js'
 import {type OsUser, giveTo, pgOsUser} from '../pg/os-user.js'
 import {tiedToZenith} from '../process.js'
 import {type OnProgress, silent} from '../progress.js'
 import {displayUrl, maskPasswords} from '../secrets.js'
 import {prepareDataDir} from '../snapshot/backup.js'
-import {addSnapshot, readPgVersion} from '../snapshot/records.js'
+import {addSnapshot} from '../snapshot/records.js'
 import {validateName} from '../state/names.js'
 import type {SnapshotRecord} from '../state/schema.js'
 import {copyTree} from '../storage/local.js'
+import {type BasebackupSource, parseUrl, urlKind} from '../urls.js'
 import {interruptible} from './interrupt.js'
 
 export interface ImportOptions {
@@ -53,7 +53,8 @@ export interface ImportResult {
 
 /** Sources that are not local snapshot names: what `pg create --snapshot` imports first. */
 export function isSnapshotUrl(value: string): boolean {
-  return /^(basebackup|https?|file):\/\//i.test(value)
+  const kind = urlKind(value)
+  return kind === 'basebackup' || kind === 'http' || kind === 'file'
 }
 
 /**
@@ -69,13 +70,17 @@ export async function importSnapshot(zenith: Zenith, options: ImportOptions): Pr
   const base = {zenith, options, onProgress}
   const result = await interruptible(async (signal) => {
     const from = options.from
-    if (/^basebackup:\/\//i.test(from)) return importBasebackup(base, parseBasebackupUrl(from), signal)
-    if (/^https?:\/\//i.test(from)) return importUrl(base, from, signal)
     if (from === '-') {
       return importStream(base, {stream: options.stdin ?? process.stdin, source: 'stdin', fallbackName: 'imported', signal})
     }
 
-    return importPath(base, /^file:\/\//i.test(from) ? fileURLToPath(from) : path.resolve(from), signal)
+    if (!isSnapshotUrl(from)) return importPath(base, path.resolve(from), signal)
+    // A malformed http(s) URL is explained by the download's error.
+    if (urlKind(from) === 'http') return importUrl(base, from, signal)
+    const url = parseUrl(from)
+    if (url?.kind === 'basebackup') return importBasebackup(base, url, signal)
+    if (url?.kind === 'file') return importPath(base, url.path, signal)
+    throw new ZenithError('INVALID_ARGUMENT', `"${maskPasswords(from)}" is not a file URL zenith can read.`, 'Write file:///absolute/path (no host), or give the path itself.')
   }, options.signal)
   return {...result, seconds: (Date.now() - started) / 1000}
 }
@@ -88,43 +93,9 @@ interface Context {
 
 type Imported = Omit<ImportResult, 'seconds'>
 
-export interface BasebackupSource {
-  connection: Record<string, string>
-  password?: string
-  host: string
-  /** The URL without the password, for messages. */
-  display: string
-}
-
-/** basebackup://user[:password]@host[:port][/][?sslmode=require&...] (query keys are libpq settings). */
-export function parseBasebackupUrl(value: string): BasebackupSource {
-  let url: URL
-  try {
-    url = new URL(value)
-  } catch {
-    throw new ZenithError('INVALID_ARGUMENT', `"${maskPasswords(value)}" is not a basebackup:// URL.`, 'Write basebackup://USER@HOST[:PORT]/, for example basebackup://replication@db.example.com:5432/, with the password in PGPASSWORD or ~/.pgpass.')
-  }
-
-  const host = url.hostname.replace(/^\[(.*)\]$/, '$1')
-  if (!host) throw new ZenithError('INVALID_ARGUMENT', 'The basebackup:// URL names no host.', 'Write basebackup://USER@HOST[:PORT]/ (the password in PGPASSWORD or ~/.pgpass).')
-  const connection: Record<string, string> = {host, port: url.port || '5432', connect_timeout: '10'}
-  if (url.username) connection.user = decodeURIComponent(url.username)
-  for (const [key, setting] of url.searchParams) {
-    if (!/^[a-z_]+$/.test(key) || key === 'password' || key === 'replication' || key === 'dbname') {
-      throw new ZenithError('INVALID_ARGUMENT', `"${key}" is not a connection setting zenith passes on.`, 'Use libpq settings such as ?sslmode=require&sslrootcert=/path/ca.pem; give the password in PGPASSWORD or ~/.pgpass.')
-    }
-
-    connection[key] = setting
-  }
-
-  const password = url.password ? decodeURIComponent(url.password) : undefined
-  const display = `basebackup://${url.username ? `${url.username}@` : ''}${url.host}/`
-  return {connection, password, host, display}
-}
-
 async function importBasebackup(context: Context, source: BasebackupSource, signal: AbortSignal): Promise<Imported> {
   const {zenith, options, onProgress} = context
-  const binaries = await findPgBinaries()
+  const binaries = await findPgBinaries(zenith)
   const osUser = await pgOsUser()
   const name = options.name ?? defaultName(source.host)
   const label = `Importing ${name}`
@@ -225,7 +196,7 @@ async function importDataDirectory(context: Context, source: string, signal: Abo
   }
 
   const version = await readPgVersion(source)
-  await findPgBinaries(version || undefined)
+  await findPgBinaries(zenith, version || undefined)
   const osUser = await pgOsUser()
   const name = options.name ?? defaultName(path.basename(source))
   const isBasebackup = await exists(path.join(source, 'backup_manifest')) && await exists(path.join(source, 'backup_label'))
@@ -236,7 +207,7 @@ async function importDataDirectory(context: Context, source: string, signal: Abo
       await copyTree(source, dir, 'auto', true)
       signal.throwIfAborted()
       await finishDataDir(dir, osUser)
-      if (isBasebackup) await verifyBackup(dir, osUser, version)
+      if (isBasebackup) await verifyBackup(zenith, dir, osUser, version)
     },
   })
   onProgress({type: 'bytes-end', label: `Importing ${name}`, done: record.logicalBytes})
@@ -274,7 +245,7 @@ async function importStream(context: Context, input: StreamSource): Promise<Impo
     if (manifest) kind = 'zenith'
     if (manifest && options.name === undefined) name = defaultName(manifest.snapshot)
     label = `Importing ${name}`
-    const check = manifest ? findPgBinaries(manifest.pgVersion) : Promise.resolve(undefined)
+    const check = manifest ? findPgBinaries(zenith, manifest.pgVersion) : Promise.resolve(undefined)
     check.then(() => {
       onProgress({type: 'step', message: `Importing ${input.source} into snapshot ${name}`})
       snapshot = addSnapshot(zenith, {
@@ -285,9 +256,9 @@ async function importStream(context: Context, input: StreamSource): Promise<Impo
           if (kind === 'tar' && input.tarSiblings) await addTarSiblings(input.tarSiblings, dir, input.signal)
           await finishDataDir(dir, osUser)
           const version = await readPgVersion(dir)
-          await findPgBinaries(version)
+          await findPgBinaries(zenith, version)
           if (kind === 'tar' && await exists(path.join(dir, 'backup_manifest'))) {
-            await verifyBackup(dir, osUser, version)
+            await verifyBackup(zenith, dir, osUser, version)
             verifiedByPostgres = true
           }
         },
@@ -338,8 +309,8 @@ async function finishDataDir(dir: string, osUser: OsUser | undefined): Promise<v
 }
 
 /** Postgres' own check of a basebackup against its backup_manifest (checksums of every file, WAL). */
-async function verifyBackup(dir: string, osUser: OsUser | undefined, version: number): Promise<void> {
-  const binaries = await findPgBinaries(version || undefined)
+async function verifyBackup(zenith: Zenith, dir: string, osUser: OsUser | undefined, version: number): Promise<void> {
+  const binaries = await findPgBinaries(zenith, version || undefined)
   const walFiles = await readdir(path.join(dir, 'pg_wal')).catch(() => [] as string[])
   const args = [...(walFiles.some((file) => /^[0-9A-F]{24}$/.test(file)) ? [] : ['--no-parse-wal']), dir]
   const [command, fullArgs] = tiedToZenith(binaries.path('pg_verifybackup'), args, osUser)

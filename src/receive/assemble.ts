@@ -10,7 +10,7 @@ import {addSnapshot} from '../snapshot/records.js'
 import type {SnapshotRecord} from '../state/schema.js'
 import type {TargetFile} from './chunk-writer.js'
 import {ChunkWriters} from './chunk-writers.js'
-import {TaskPool} from './pool.js'
+import {TaskPool} from '../task-pool.js'
 
 /** Logical (uncompressed) size of every distinct chunk a manifest names. */
 export function chunkSizes(manifest: ArchiveManifest): Map<string, number> {

@@ -10,7 +10,7 @@
 import {chmodSync, closeSync, constants, fchmodSync, futimesSync, openSync, utimesSync, writeSync} from 'node:fs'
 import {parentPort, workerData} from 'node:worker_threads'
 
-import {openChunk} from '../remote/chunker.js'
+import {openChunk} from '../archive/chunker.js'
 
 /** A regular file of the snapshot being written. */
 export interface TargetFile {

@@ -2,10 +2,10 @@ import type {Readable, Writable} from 'node:stream'
 
 import type {ArchiveManifest} from '../archive/manifest.js'
 import type {ZenithError} from '../errors.js'
-import {type Frame, STREAM_PROTOCOL, frameFailure, parseJsonFrame, protocolError, readFrames, writeFrame, writeJsonFrame} from './frames.js'
+import {type Frame, STREAM_PROTOCOL, frameFailure, parseJsonFrame, protocolError, readFrames, writeFrame, writeJsonFrame} from '../protocol/frames.js'
 import type {SnapshotSink} from './sink.js'
-import type {SshTarget} from '../remote/open.js'
-import {type SshSession, startSsh} from './ssh.js'
+import type {SshTarget} from '../urls.js'
+import {type SshSession, startSsh} from '../protocol/ssh.js'
 
 /**
  * The pushing end of the stream protocol (recv-stream.ts) over any pair of streams: the whole

@@ -5,7 +5,7 @@ import os from 'node:os'
 import type {Zenith} from '../context.js'
 import {ZenithError, isZenithError} from '../errors.js'
 import type {OnProgress} from '../progress.js'
-import {failurePayload} from './frames.js'
+import {failurePayload} from '../protocol/frames.js'
 import {type ReceiveResult, SnapshotReceiver} from './receiver.js'
 
 export interface ReceiveOptions {

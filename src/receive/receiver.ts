@@ -3,13 +3,13 @@ import type {Zenith} from '../context.js'
 import {localStorage} from '../context.js'
 import {ZenithError} from '../errors.js'
 import type {OnProgress} from '../progress.js'
-import {normalizeManifest, openChunk, validateManifest} from '../remote/chunker.js'
+import {normalizeManifest, openChunk, validateManifest} from '../archive/chunker.js'
 import {assertSnapshotNameFree} from '../snapshot/records.js'
 import {parseSnapshotRef} from '../state/names.js'
 import type {SnapshotRecord} from '../state/schema.js'
 import {type DamagedChunk, assembleSnapshot, chunkSizes, filesOfChunk} from './assemble.js'
 import {ChunkCache, reclaimCaches} from './chunk-cache.js'
-import {TRANSFER_CONCURRENCY} from './pool.js'
+import {TRANSFER_CONCURRENCY} from '../task-pool.js'
 
 export interface ReceiveResult {
   snapshot: SnapshotRecord

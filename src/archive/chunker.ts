@@ -3,7 +3,7 @@ import {open} from 'node:fs/promises'
 import {promisify} from 'node:util'
 import {constants as zlibConstants, gunzipSync, gzip} from 'node:zlib'
 
-import {ARCHIVE_FORMAT, ARCHIVE_VERSION, type ArchiveManifest, type ManifestFile} from '../archive/manifest.js'
+import {ARCHIVE_FORMAT, ARCHIVE_VERSION, type ArchiveManifest, type ManifestFile} from './manifest.js'
 
 /**
  * Files are cut into fixed pieces of this size. Postgres writes 8 KiB pages in place, so a small
@@ -52,7 +52,7 @@ export function compressChunk(content: Buffer): Promise<Buffer> {
  * undefined when the object is not a valid compressed chunk or does not match. With the
  * expected size, zlib inflates into one buffer of that size (its default 16 KiB pieces make
  * decompression 2-3x slower) and stops at once if the object would inflate to more. It is
- * synchronous: a pull runs it in its writer threads (see transfer/chunk-writers.ts), where the
+ * synchronous: a pull runs it in its writer threads (see receive/chunk-writers.ts), where the
  * chunk is written next, with no hand-over to libuv's thread pool.
  */
 export function openChunk(stored: Uint8Array, expectedHash: string, expectedSize?: number): Buffer | undefined {

@@ -3,7 +3,7 @@ import type {Readable, Writable} from 'node:stream'
 
 import type {Zenith} from '../context.js'
 import {ZenithError} from '../errors.js'
-import {type Frame, STREAM_PROTOCOL, failurePayload, frameFailure, parseJsonFrame, protocolError, readFrames, writeJsonFrame} from './frames.js'
+import {type Frame, STREAM_PROTOCOL, failurePayload, frameFailure, parseJsonFrame, protocolError, readFrames, writeJsonFrame} from '../protocol/frames.js'
 import {ChunkArrivals, type ReceiveResult, type ReceiverOptions, SnapshotReceiver} from './receiver.js'
 
 /**

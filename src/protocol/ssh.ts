@@ -1,7 +1,7 @@
 import {type ChildProcessWithoutNullStreams, spawn} from 'node:child_process'
 
 import {type ReportedError, ZenithError, reportedError, tail} from '../errors.js'
-import type {SshTarget} from '../remote/open.js'
+import type {SshTarget} from '../urls.js'
 
 // zenith on another host, over the system's ssh client (its keys, agent, ~/.ssh/config and
 // known_hosts): a push runs `zenith snapshot recv --stdio` there, a pull `zenith snapshot push
