@@ -62,6 +62,11 @@ export async function createPg(zenith: Zenith, options: CreatePgOptions = {}): P
     const storage = localStorage(data, options.storage ?? DEFAULT_STORAGE)
     const name = options.name ?? nextDefaultName(data)
     if (data.pgs[name]) throw new ZenithError('NAME_TAKEN', `A pg named "${name}" already exists.`, 'Choose another name, or destroy it first with `zenith pg destroy`.')
+    // The snapshot it copies must still be there when the copy is reserved (a destroy may have
+    // taken it since it was resolved); from then on the reservation keeps it.
+    if (options.origin && data.snapshots[options.origin.snapshot]?.state !== 'ready') {
+      throw new ZenithError('SNAPSHOT_NOT_FOUND', `There is no snapshot named "${options.origin.snapshot}" (it was just destroyed).`, 'See `zenith snapshot list`.')
+    }
     const port = options.port ?? await allocatePort(Object.values(data.pgs).map((pg) => pg.port))
     const holder = Object.values(data.pgs).find((pg) => pg.port === port)
     if (holder) throw new ZenithError('PORT_IN_USE', `Port ${port} belongs to pg "${holder.name}".`, 'Choose another port with --port, or leave it out to get a free one.')
@@ -205,6 +210,8 @@ export async function destroyPg(zenith: Zenith, name: string, options: {force?: 
     // A copy being made from one of its snapshots holds them, --force or not.
     const copying = Object.values(data.pgs).find((other) => other.state === 'creating' && other.origin && owned.includes(other.origin.snapshot))
     if (copying) throw pgBusy(copying)
+    // Marked in the same update: a copy that starts after this sees them gone.
+    if (options.force) for (const snapshot of owned) Object.assign(data.snapshots[snapshot], {state: 'destroying', pid: process.pid})
     if (owned.length > 0 && !options.force) {
       throw new ZenithError('HAS_DEPENDENTS', `pg "${name}" has snapshots: ${owned.join(', ')}.`,
         `Destroy them first (zenith snapshot destroy ...), or pass --force to destroy them with the pg.`)
