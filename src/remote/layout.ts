@@ -5,7 +5,7 @@ import type {ArchiveManifest} from '../archive/manifest.js'
 import {ZenithError} from '../errors.js'
 import type {StorageRecord} from '../state/schema.js'
 import {type RemoteManifest, normalizeManifest, validateManifest} from './chunker.js'
-import type {ObjectStore} from './object-store.js'
+import type {ObjectStore} from '../storage/storage.js'
 import {objectStoreFor} from './open.js'
 
 /**

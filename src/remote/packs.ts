@@ -1,7 +1,7 @@
 import {createHash} from 'node:crypto'
 
 import {type PackEntry, validPacks} from './chunker.js'
-import type {ObjectStore} from './object-store.js'
+import type {ObjectStore} from '../storage/storage.js'
 
 /**
  * Packs: the chunks a push uploads are concatenated (each gzip-compressed on its own) into

@@ -1,11 +1,12 @@
 import {randomBytes} from 'node:crypto'
 
-import {type Zenith, DEFAULT_STORAGE, localStorage} from '../context.js'
+import type {Zenith} from '../context.js'
+import {DEFAULT_STORAGE, volumeStorage} from '../storage/registry.js'
 import {ZenithError} from '../errors.js'
 import {type CreatePgOptions, type PgInfo, createPg} from '../pg/lifecycle.js'
 import {pgOsUser} from '../pg/os-user.js'
 import {silent} from '../progress.js'
-import {copyTree} from '../storage/local.js'
+import {copyTree} from '../storage/folders.js'
 import {prepareDataDir} from './backup.js'
 import {readPgVersion} from './records.js'
 import {destroySnapshot, resolveSnapshot} from './snapshots.js'
@@ -18,13 +19,13 @@ export function fillFromSnapshot(zenith: Zenith, ref: string, options: {cow: boo
   return async ({storage: storageName, volume, dataDir}) => {
     const data = await zenith.store.read()
     const snapshot = resolveSnapshot(data, ref)
-    const target = localStorage(data, storageName)
+    const target = volumeStorage(data, storageName)
     if (options.cow && snapshot.storage !== storageName) {
       throw new ZenithError('STORAGE_UNSUPPORTED', `--cow needs the snapshot and the new pg in one storage; ${snapshot.name} is in ${snapshot.storage}, the pg would be in ${storageName}.`,
         `Drop --cow for a full copy, or create the pg in ${snapshot.storage} (-s ${snapshot.storage}).`)
     }
 
-    if (options.cow && target.copyMethod === 'copy') {
+    if (options.cow && !target.capabilities.thinClone) {
       throw new ZenithError('STORAGE_UNSUPPORTED', `Storage ${storageName} cannot share blocks (its filesystem has neither btrfs snapshots nor reflink), so --cow is not possible there.`,
         'Drop --cow for a full copy, or attach a btrfs or XFS (reflink=1) storage: zenith storage attach -t btrfs -n fast -c path=/mnt/btrfs')
     }
@@ -33,7 +34,7 @@ export function fillFromSnapshot(zenith: Zenith, ref: string, options: {cow: boo
       await target.cloneSnapshot(snapshot.volume, volume, options.cow ? 'thin' : 'full')
     } else {
       await target.createVolume(volume)
-      await copyTree(localStorage(data, snapshot.storage).snapshotPath(snapshot.volume), dataDir, 'never', true)
+      await copyTree(volumeStorage(data, snapshot.storage).snapshotPath(snapshot.volume), dataDir, 'never', true)
     }
 
     await prepareDataDir(dataDir, await pgOsUser())
@@ -70,7 +71,7 @@ export async function createPgFromSnapshot(zenith: Zenith, options: Omit<CreateP
   onProgress({type: 'step', message: 'Downloading snapshot... Done'})
   try {
     // The temporary snapshot goes away: share its blocks where the storage can, else copy.
-    const thin = localStorage(await zenith.store.read(), storageName).copyMethod !== 'copy'
+    const thin = volumeStorage(await zenith.store.read(), storageName).capabilities.thinClone
     const fill = fillFromSnapshot(zenith, temporary, {cow: thin})
     const pg = await createPg(zenith, {
       ...options,

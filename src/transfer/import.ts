@@ -20,7 +20,7 @@ import {prepareDataDir} from '../snapshot/backup.js'
 import {addSnapshot, readPgVersion} from '../snapshot/records.js'
 import {validateName} from '../state/names.js'
 import type {SnapshotRecord} from '../state/schema.js'
-import {copyTree} from '../storage/local.js'
+import {copyTree} from '../storage/folders.js'
 import {interruptible} from './interrupt.js'
 
 export interface ImportOptions {

@@ -2,7 +2,7 @@ import type {ArchiveManifest} from '../archive/manifest.js'
 import type {PackEntry, RemoteManifest} from '../remote/chunker.js'
 import {manifestKey, readManifest, summary, updateIndex} from '../remote/layout.js'
 import {type RemoteLock, lockForPush} from '../remote/locks.js'
-import type {ObjectStore} from '../remote/object-store.js'
+import type {ObjectStore} from '../storage/storage.js'
 import {type PackCatalog, PackWriter, addPack, emptyCatalog, readPackIndexes, writePacksIndex} from '../remote/packs.js'
 import type {SnapshotSink} from './sink.js'
 

@@ -2,8 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {ZenithError} from '../../errors.js'
-import {attachRemoteStorage} from '../../remote/attach.js'
-import {attachLocalStorage} from '../../storage/manage.js'
+import {attachStorage} from '../../storages.js'
 
 export default class StorageAttach extends BaseCommand {
   static override description = 'Attach a storage: a local folder, a btrfs filesystem, an S3 bucket or a plain directory'
@@ -24,18 +23,8 @@ export default class StorageAttach extends BaseCommand {
     const {flags} = await this.parse(StorageAttach)
     const options = parseOptions(flags.config ?? [])
     const zenith = await this.openZenith()
-    if (flags.type === 's3' || flags.type === 'dir') {
-      // Remote storages (snapshots only): probed with a write/read/delete before being saved.
-      const record = await attachRemoteStorage(zenith, {type: flags.type, name: flags.name, options})
-      this.log(`Attached ${record.type} storage ${record.name}`)
-      return record
-    }
-
-    if (flags.type !== 'local' && flags.type !== 'btrfs') {
-      throw new ZenithError('STORAGE_UNSUPPORTED', `Storage type ${flags.type} is not supported yet.`, 'Use -t local (reflink or copy), -t btrfs, -t s3 or -t dir.')
-    }
-
-    const storage = await attachLocalStorage(zenith, {name: flags.name, type: flags.type, options})
+    // The storage registry knows the types; a remote one (s3, dir) is probed with a write/read/delete before being saved.
+    const storage = await attachStorage(zenith, {name: flags.name, type: flags.type, options})
     this.log(`Attached ${storage.type} storage ${storage.name}${storage.copyMethod ? ` (copies by ${storage.copyMethod})` : ''}`)
     return storage
   }

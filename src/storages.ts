@@ -1,15 +1,11 @@
-import {mkdir, stat} from 'node:fs/promises'
-import path from 'node:path'
-
-import type {Zenith} from '../context.js'
-import {DEFAULT_STORAGE, localStorage, storageRecord} from '../context.js'
-import {ZenithError, isZenithError} from '../errors.js'
-import {run} from '../process.js'
-import {validateName} from '../state/names.js'
-import type {StorageRecord, StoreData} from '../state/schema.js'
-import {listRemoteSnapshots, remoteUsage} from '../remote/layout.js'
-import {assertReachable, pgOsUser} from '../pg/os-user.js'
-import {detectCopyMethod, isOnBtrfs} from './local.js'
+import type {Zenith} from './context.js'
+import {ZenithError, isZenithError} from './errors.js'
+import {assertReachable, pgOsUser} from './pg/os-user.js'
+import {listRemoteSnapshots, remoteUsage} from './remote/layout.js'
+import {validateName} from './state/names.js'
+import type {StorageRecord, StorageType, StoreData} from './state/schema.js'
+import {DEFAULT_STORAGE, openRecord, storageKind, storageRecord} from './storage/registry.js'
+import {hasVolumes} from './storage/storage.js'
 
 export interface StorageInfo {
   name: string
@@ -40,8 +36,9 @@ export async function showStorage(zenith: Zenith, name: string): Promise<Storage
 
 /** One read of the store serves every storage a listing describes. */
 async function describeStorage(data: StoreData, record: StorageRecord): Promise<StorageInfo> {
-  if (record.type === 's3' || record.type === 'dir') return describeRemoteStorage(record)
-  const usage = await localStorage(data, record.name).usage()
+  const storage = openRecord(record)
+  if (!hasVolumes(storage)) return describeRemoteStorage(record)
+  const usage = await storage.usage()
   return {
     name: record.name,
     type: record.type,
@@ -55,49 +52,55 @@ async function describeStorage(data: StoreData, record: StorageRecord): Promise<
   }
 }
 
+export interface AttachStorageOptions {
+  type: StorageType | string
+  name: string
+  /** The user's -c key=value options; for s3 never credentials. */
+  options: Record<string, string>
+}
+
 /**
- * `storage attach -t local|btrfs -n NAME -c path=...`: a folder for data directories and
- * snapshots. A btrfs storage must be on btrfs; it gets quota groups so snapshot sizes are exact
- * (`-c quota=off` to skip). What the filesystem can do is detected once, here.
+ * `storage attach -t TYPE -n NAME -c key=value ...`, for any type the registry knows: the
+ * driver checks the options, makes the storage usable and proves it works (a local folder is
+ * probed for what its filesystem can do; a bucket or share gets a probe object written, read
+ * back and deleted, so wrong credentials, a missing bucket or no network fail here and not in
+ * the middle of the first push), then the storage is saved.
+ *
+ * Returns what `storage attach --json` has always printed: the storage's description for one
+ * that holds data directories, the saved record for one that holds only snapshots and WAL.
  */
-export async function attachLocalStorage(zenith: Zenith, options: {name: string; type: 'local' | 'btrfs'; options: Record<string, string>}): Promise<StorageInfo> {
-  validateName('storage', options.name)
-  const folder = options.options.path
-  if (!folder || !path.isAbsolute(folder)) {
-    throw new ZenithError('INVALID_ARGUMENT', `A ${options.type} storage needs an absolute path.`, `Pass -c path=/absolute/folder, e.g. zenith storage attach -t ${options.type} -n ${options.name} -c path=/mnt/data`)
-  }
-
-  const unknown = Object.keys(options.options).filter((key) => !['path', 'quota'].includes(key))
-  if (unknown.length > 0) throw new ZenithError('INVALID_ARGUMENT', `Unknown option${unknown.length > 1 ? 's' : ''} for a ${options.type} storage: ${unknown.join(', ')}.`, 'Known options: path, quota (btrfs: on|off).')
-  if ((await zenith.store.read()).storages[options.name]) {
-    throw new ZenithError('NAME_TAKEN', `A storage named "${options.name}" is already attached.`, 'Choose another name, or detach it first.')
-  }
-
-  if (options.type === 'btrfs') {
-    let existing = folder
-    while (!(await stat(existing).then(() => true, () => false))) existing = path.dirname(existing)
-    if (!(await isOnBtrfs(existing))) {
-      throw new ZenithError('STORAGE_UNSUPPORTED', `${folder} is not on a btrfs filesystem.`, 'Pass a folder on btrfs, or attach it as -t local (reflink or plain copy).')
-    }
-  }
-
-  await mkdir(folder, {recursive: true, mode: 0o711})
-  await assertReachable(await pgOsUser(), folder)
-  const copyMethod = await detectCopyMethod(folder)
-  if (options.type === 'btrfs' && copyMethod !== 'btrfs') {
-    throw new ZenithError('STORAGE_UNSUPPORTED', 'The btrfs command is missing.', 'Install btrfs-progs (apt-get install btrfs-progs).')
-  }
-
-  if (copyMethod === 'btrfs' && options.options.quota !== 'off') {
-    // Quota groups let `snapshot list` show what each snapshot retains; best effort.
-    await run('btrfs', ['quota', 'enable', folder])
-  }
-
+export async function attachStorage(zenith: Zenith, options: AttachStorageOptions): Promise<StorageInfo | Omit<StorageRecord, 'driver'>> {
+  const name = validateName('storage', options.name)
+  const kind = storageKind(options.type)
+  const draft = kind.configure(name, options.options)
+  if ((await zenith.store.read()).storages[name]) throw nameTaken(name)
+  const record = await kind.attach(draft, {checkReachable: async (folder) => assertReachable(await pgOsUser(), folder)})
   await zenith.store.update((data) => {
-    if (data.storages[options.name]) throw new ZenithError('NAME_TAKEN', `A storage named "${options.name}" is already attached.`, 'Choose another name.')
-    data.storages[options.name] = {name: options.name, type: options.type, path: folder, options: options.options, copyMethod, createdAt: new Date().toISOString()}
+    if (data.storages[name]) throw nameTaken(name)
+    data.storages[name] = record
   })
-  return showStorage(zenith, options.name)
+  if (hasVolumes(openRecord(record))) return showStorage(zenith, name)
+  // The driver is the store's business; the JSON of an attached remote storage is unchanged.
+  const shown: Partial<StorageRecord> = {...record}
+  delete shown.driver
+  return shown as Omit<StorageRecord, 'driver'>
+}
+
+/** `storage attach -t local|btrfs`: a folder for data directories and snapshots (see attachStorage). */
+export async function attachLocalStorage(zenith: Zenith, options: {name: string; type: 'local' | 'btrfs'; options: Record<string, string>}): Promise<StorageInfo> {
+  return attachStorage(zenith, options) as Promise<StorageInfo>
+}
+
+export interface AttachRemoteOptions {
+  type: 's3' | 'dir'
+  name: string
+  /** The user's -c key=value options; for s3 never credentials. */
+  options: Record<string, string>
+}
+
+/** `storage attach -t s3|dir`: a bucket/prefix or a plain folder for snapshots (see attachStorage). */
+export async function attachRemoteStorage(zenith: Zenith, options: AttachRemoteOptions): Promise<Omit<StorageRecord, 'driver'>> {
+  return attachStorage(zenith, options) as Promise<Omit<StorageRecord, 'driver'>>
 }
 
 /** Forgets a storage; its files stay. Refuses while pgs or snapshots live in it. */
@@ -129,4 +132,8 @@ async function describeRemoteStorage(record: StorageRecord): Promise<StorageInfo
     // is unknown, not 0, so that nobody reads an empty bucket into it.
     return {...base, snapshots: [], error: error instanceof Error ? error.message : String(error), errorCode: isZenithError(error) ? error.code : undefined}
   }
+}
+
+function nameTaken(name: string): ZenithError {
+  return new ZenithError('NAME_TAKEN', `A storage named "${name}" already exists.`, 'Choose another name, or detach it first with `zenith storage detach`.')
 }
