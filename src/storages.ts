@@ -70,8 +70,8 @@ export interface AttachStorageOptions {
  * that holds data directories, the saved record for one that holds only snapshots and WAL.
  */
 export async function attachStorage(zenith: Zenith, options: AttachStorageOptions): Promise<StorageInfo | Omit<StorageRecord, 'driver'>> {
-  const name = validateName('storage', options.name)
   const kind = storageKind(options.type)
+  const name = validateName('storage', options.name)
   const draft = kind.configure(name, options.options)
   if ((await zenith.store.read()).storages[name]) throw nameTaken(name)
   const record = await kind.attach(draft, {checkReachable: async (folder) => assertReachable(await pgOsUser(), folder)})

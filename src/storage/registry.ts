@@ -47,8 +47,8 @@ export function storageDriver(name: string): StorageDriver {
 export function storageKind(type: string): StorageKind {
   const kind = KINDS.find((item) => item.type === type)
   if (!kind) {
-    throw new ZenithError('STORAGE_UNSUPPORTED', `Storage type ${type} is not supported yet.`,
-      `Use ${KINDS.map((item) => `-t ${item.type}`).join(', ')}.`)
+    const known = KINDS.map((item) => `-t ${item.type}`)
+    throw new ZenithError('STORAGE_UNSUPPORTED', `Storage type ${type} is not supported yet.`, `Use ${known.slice(0, -1).join(', ')} or ${known.at(-1)}.`)
   }
 
   return kind
