@@ -1,5 +1,5 @@
 import type {Zenith} from './context.js'
-import {openRecord, volumeStorage} from './storage/registry.js'
+import {findDriver, volumeStorage} from './storage/registry.js'
 import {isZenithError} from './errors.js'
 import {clusterStatus} from './pg/cluster.js'
 import {finishDestroy, finishPasswordStep} from './pg/lifecycle.js'
@@ -63,7 +63,9 @@ export async function recoverInterrupted(zenith: Zenith): Promise<Repair[]> {
   // Leftovers named after their owner are swept on every command, not only after a stale
   // record: a killed export leaves no record, only a temporary postgres and scratch folders.
   for (const storage of Object.values(data.storages)) {
-    if (!openRecord(storage).capabilities.volumes) continue
+    // Only storages with volumes have scratch folders and temporary postgres instances; one whose
+    // driver this zenith lacks is left alone here (the command that uses it says why).
+    if (!findDriver(storage.driver)?.capabilities.volumes) continue
     await attempt(`storage ${storage.name}`, 'stop the temporary postgres of a killed command', async () => {
       const removed = await reclaimTempInstances(zenith, storage.name)
       return removed.length > 0 ? `stopped and removed ${removed.length === 1 ? 'the temporary postgres' : `${removed.length} temporary postgres instances`} of a killed command` : undefined

@@ -33,8 +33,13 @@ export async function attachDefaultStorage(folder: string, context: AttachContex
   return LOCAL.attachDefault(DEFAULT_STORAGE, folder, context)
 }
 
+/** The driver named `name`, or undefined when this zenith has none by that name. */
+export function findDriver(name: string): StorageDriver | undefined {
+  return DRIVERS.find((item) => item.name === name)
+}
+
 export function storageDriver(name: string): StorageDriver {
-  const driver = DRIVERS.find((item) => item.name === name)
+  const driver = findDriver(name)
   if (!driver) {
     throw new ZenithError('STORAGE_UNSUPPORTED', `This zenith has no "${name}" storage driver.`,
       'The storage was attached by a newer zenith, or its driver is not in this build: upgrade zenith.')
