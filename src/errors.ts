@@ -26,6 +26,7 @@ export type ErrorCode =
   | 'CHECKSUM_MISMATCH' | 'ARCHIVE_INVALID' | 'SOURCE_UNREACHABLE' | 'REMOTE_CONFLICT' | 'REMOTE_BUSY' | 'AUTH_FAILED'
   | 'EXTERNAL_COMMAND_FAILED' | 'INTERRUPTED'
   | 'NOT_AVAILABLE_YET'
+  | 'WAL_CONFLICT' | 'WAL_SEGMENT_NOT_FOUND'
 
 const EXIT_BY_CODE: Record<ErrorCode, number> = {
   INVALID_NAME: EXIT_CODES.USAGE, INVALID_ARGUMENT: EXIT_CODES.USAGE, INVALID_REF: EXIT_CODES.USAGE,
@@ -47,6 +48,7 @@ const EXIT_BY_CODE: Record<ErrorCode, number> = {
   // A command of the product's surface that this version does not have: the invocation cannot
   // work here, as with an unknown command.
   NOT_AVAILABLE_YET: EXIT_CODES.USAGE,
+  WAL_CONFLICT: EXIT_CODES.CONFLICT, WAL_SEGMENT_NOT_FOUND: EXIT_CODES.NOT_FOUND,
 }
 
 export class ZenithError extends Error {

@@ -1,4 +1,5 @@
-import {type Zenith, localStorage} from './context.js'
+import type {Zenith} from './context.js'
+import {findDriver, volumeStorage} from './storage/registry.js'
 import {isZenithError} from './errors.js'
 import {clusterStatus} from './pg/cluster.js'
 import {finishDestroy, finishPasswordStep} from './pg/lifecycle.js'
@@ -52,7 +53,7 @@ export async function recoverInterrupted(zenith: Zenith): Promise<Repair[]> {
     const current = await zenith.store.read()
     for (const pg of pending.map((item) => current.pgs[item.name]).filter((item) => item?.passwordPending && item.state === 'ready')) {
       await attempt(pg.name, 'set the password an interrupted start left unset', async () => {
-        if ((await clusterStatus(localStorage(current, pg.storage).volumePath(pg.volume))).status !== 'running') return undefined
+        if ((await clusterStatus(volumeStorage(current, pg.storage).volumePath(pg.volume))).status !== 'running') return undefined
         await finishPasswordStep(zenith, pg.name, undefined, 30)
         return 'set the password that an interrupted start left unset'
       })
@@ -62,13 +63,15 @@ export async function recoverInterrupted(zenith: Zenith): Promise<Repair[]> {
   // Leftovers named after their owner are swept on every command, not only after a stale
   // record: a killed export leaves no record, only a temporary postgres and scratch folders.
   for (const storage of Object.values(data.storages)) {
-    if (!storage.path || storage.type === 'dir' || storage.type === 's3') continue
+    // Only storages with volumes have scratch folders and temporary postgres instances; one whose
+    // driver this zenith lacks is left alone here (the command that uses it says why).
+    if (!findDriver(storage.driver)?.capabilities.volumes) continue
     await attempt(`storage ${storage.name}`, 'stop the temporary postgres of a killed command', async () => {
       const removed = await reclaimTempInstances(zenith, storage.name)
       return removed.length > 0 ? `stopped and removed ${removed.length === 1 ? 'the temporary postgres' : `${removed.length} temporary postgres instances`} of a killed command` : undefined
     })
     await attempt(`storage ${storage.name}`, 'remove what a killed command left in .scratch', async () => {
-      const removed = await localStorage(data, storage.name).reclaim()
+      const removed = await volumeStorage(data, storage.name).reclaim()
       return removed.length > 0 ? `removed ${removed.length} unfinished ${removed.length === 1 ? 'folder' : 'folders'} of a killed command from .scratch` : undefined
     })
   }
@@ -91,7 +94,7 @@ export async function recoverInterrupted(zenith: Zenith): Promise<Repair[]> {
 
 async function repairSnapshot(zenith: Zenith, data: StoreData, snapshot: SnapshotRecord): Promise<string | undefined> {
   if (snapshot.state === 'creating') {
-    await localStorage(data, snapshot.storage).removeSnapshot(snapshot.volume)
+    await volumeStorage(data, snapshot.storage).removeSnapshot(snapshot.volume)
     await zenith.store.update((current) => {
       if (current.snapshots[snapshot.name]?.pid === process.pid) delete current.snapshots[snapshot.name]
     })
@@ -99,7 +102,7 @@ async function repairSnapshot(zenith: Zenith, data: StoreData, snapshot: Snapsho
   }
 
   if (snapshot.state === 'destroying') {
-    await localStorage(data, snapshot.storage).removeSnapshot(snapshot.volume)
+    await volumeStorage(data, snapshot.storage).removeSnapshot(snapshot.volume)
     await zenith.store.update((current) => {
       delete current.snapshots[snapshot.name]
     })
@@ -111,7 +114,7 @@ async function repairSnapshot(zenith: Zenith, data: StoreData, snapshot: Snapsho
 
 async function repairPg(zenith: Zenith, data: StoreData, pg: PgRecord): Promise<string> {
   if (pg.state === 'creating') {
-    await localStorage(data, pg.storage).removeVolume(pg.volume)
+    await volumeStorage(data, pg.storage).removeVolume(pg.volume)
     await zenith.store.update((current) => {
       if (current.pgs[pg.name]?.pid === process.pid) delete current.pgs[pg.name]
     })

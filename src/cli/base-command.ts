@@ -1,6 +1,7 @@
 import {Command} from '@oclif/core'
 
-import {type Zenith, openZenith} from '../context.js'
+import type {Zenith} from '../context.js'
+import {openZenith} from '../home.js'
 import {ZenithError, explainSystemError} from '../errors.js'
 import type {OnProgress} from '../progress.js'
 import {recoverInterrupted} from '../recovery.js'

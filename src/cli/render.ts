@@ -1,6 +1,6 @@
 import type {PgInfo} from '../pg/lifecycle.js'
 import {maskPasswords} from '../secrets.js'
-import type {StorageInfo} from '../storage/manage.js'
+import type {StorageInfo} from '../storages.js'
 import {formatBytes, renderTable} from './format.js'
 
 export function pgTable(pgs: PgInfo[]): string {

@@ -1,10 +1,11 @@
 import {randomBytes} from 'node:crypto'
 
-import {type Zenith, DEFAULT_STORAGE, localStorage} from '../context.js'
+import type {Zenith} from '../context.js'
 import {type CreatePgOptions, type PgInfo, createPg} from '../pg/lifecycle.js'
 import {silent} from '../progress.js'
 import {fillFromSnapshot} from '../snapshot/clone.js'
 import {destroySnapshot, resolveSnapshot} from '../snapshot/snapshots.js'
+import {DEFAULT_STORAGE, volumeStorage} from '../storage/registry.js'
 import {importSnapshot, isSnapshotUrl} from './import.js'
 
 /**
@@ -31,7 +32,7 @@ export async function createPgFromSnapshot(zenith: Zenith, options: Omit<CreateP
   onProgress({type: 'step', message: 'Downloading snapshot... Done'})
   try {
     // The temporary snapshot goes away: share its blocks where the storage can, else copy.
-    const thin = localStorage(await zenith.store.read(), storageName).copyMethod !== 'copy'
+    const thin = volumeStorage(await zenith.store.read(), storageName).capabilities.thinClone
     const fill = fillFromSnapshot(zenith, temporary, {cow: thin})
     const pg = await createPg(zenith, {
       ...options,

@@ -8,7 +8,8 @@ import {pipeline} from 'node:stream/promises'
 import {execa} from 'execa'
 
 import {type Compression, DEFAULT_COMPRESSION} from '../archive/compression.js'
-import {type Zenith, localStorage} from '../context.js'
+import type {Zenith} from '../context.js'
+import {volumeStorage} from '../storage/registry.js'
 import {ExternalCommandError, ZenithError, tail} from '../errors.js'
 import {runBasebackup} from '../pg/basebackup.js'
 import {giveTo} from '../pg/os-user.js'
@@ -223,7 +224,7 @@ function connectionArgs(instance: TempInstance): string[] {
  * space in /tmp), named like the storage's own scratch folders so a killed export is reclaimed.
  */
 async function withScratch<T>(zenith: Zenith, snapshot: SnapshotRecord, work: (dir: string) => Promise<T>): Promise<T> {
-  const storage = localStorage(await zenith.store.read(), snapshot.storage)
+  const storage = volumeStorage(await zenith.store.read(), snapshot.storage)
   const dir = path.join(storage.record.path!, '.scratch', `export-${snapshot.volume}.p${process.pid}.${randomBytes(3).toString('hex')}`)
   const {pgOsUser} = await import('../pg/os-user.js')
   await mkdir(dir, {recursive: true, mode: 0o700})

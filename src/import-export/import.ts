@@ -19,7 +19,7 @@ import {prepareDataDir} from '../snapshot/backup.js'
 import {addSnapshot} from '../snapshot/records.js'
 import {validateName} from '../state/names.js'
 import type {SnapshotRecord} from '../state/schema.js'
-import {copyTree} from '../storage/local.js'
+import {copyTree} from '../storage/folders.js'
 import {type BasebackupSource, parseUrl, urlKind} from '../urls.js'
 import {interruptible} from './interrupt.js'
 

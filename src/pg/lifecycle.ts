@@ -2,7 +2,8 @@ import {randomBytes} from 'node:crypto'
 import {chmod, rmdir} from 'node:fs/promises'
 import path from 'node:path'
 
-import {type Zenith, DEFAULT_STORAGE, localStorage} from '../context.js'
+import type {Zenith} from '../context.js'
+import {DEFAULT_STORAGE, volumeStorage} from '../storage/registry.js'
 import {ZenithError} from '../errors.js'
 import type {OnProgress} from '../progress.js'
 import {silent} from '../progress.js'
@@ -59,7 +60,7 @@ export async function createPg(zenith: Zenith, options: CreatePgOptions = {}): P
   const osUser = await pgOsUser()
 
   const record = await zenith.store.update(async (data) => {
-    const storage = localStorage(data, options.storage ?? DEFAULT_STORAGE)
+    const storage = volumeStorage(data, options.storage ?? DEFAULT_STORAGE)
     const name = options.name ?? nextDefaultName(data)
     if (data.pgs[name]) throw new ZenithError('NAME_TAKEN', `A pg named "${name}" already exists.`, 'Choose another name, or destroy it first with `zenith pg destroy`.')
     // The snapshot it copies must still be there when the copy is reserved (a destroy may have
@@ -79,7 +80,7 @@ export async function createPg(zenith: Zenith, options: CreatePgOptions = {}): P
     return pg
   })
 
-  const storage = localStorage(await zenith.store.read(), record.storage)
+  const storage = volumeStorage(await zenith.store.read(), record.storage)
   const dataDir = storage.volumePath(record.volume)
   try {
     if (options.fill) {
@@ -224,7 +225,7 @@ export async function destroyPg(zenith: Zenith, name: string, options: {force?: 
 /** Stops and removes a pg marked `destroying`, with its snapshots; safe to run again. */
 export async function finishDestroy(zenith: Zenith, pg: PgRecord, onProgress: OnProgress = silent): Promise<void> {
   const data = await zenith.store.read()
-  const storage = localStorage(data, pg.storage)
+  const storage = volumeStorage(data, pg.storage)
   const dataDir = storage.volumePath(pg.volume)
   if ((await clusterStatus(dataDir)).status === 'running') {
     onProgress({type: 'step', message: `Stopping postgres on ${pg.name}`})
@@ -233,7 +234,7 @@ export async function finishDestroy(zenith: Zenith, pg: PgRecord, onProgress: On
 
   onProgress({type: 'step', message: `Removing ${pg.name}`})
   for (const snapshot of Object.values(data.snapshots).filter((item) => item.pg === pg.name)) {
-    await localStorage(data, snapshot.storage).removeSnapshot(snapshot.volume)
+    await volumeStorage(data, snapshot.storage).removeSnapshot(snapshot.volume)
   }
 
   await storage.removeVolume(pg.volume)
@@ -330,7 +331,7 @@ async function withClaim<T>(zenith: Zenith, name: string, state: PgClaim, work: 
 }
 
 function dataDirOf(data: StoreData, pg: PgRecord): string {
-  return localStorage(data, pg.storage).volumePath(pg.volume)
+  return volumeStorage(data, pg.storage).volumePath(pg.volume)
 }
 
 function busy(name: string, pg: PgRecord | undefined): ZenithError {
@@ -350,7 +351,7 @@ function nextDefaultName(data: StoreData): string {
 }
 
 async function describe(zenith: Zenith, data: StoreData, pg: PgRecord): Promise<PgInfo> {
-  const storage = localStorage(data, pg.storage)
+  const storage = volumeStorage(data, pg.storage)
   const dataDir = storage.volumePath(pg.volume)
   const status: PgStatus = pg.state === 'creating' ? 'creating' : pg.state === 'ready' ? (await clusterStatus(dataDir)).status : 'busy'
   const used = status === 'creating' ? 0 : (await storage.sizeOf({volume: pg.volume}).catch(() => ({bytes: 0}))).bytes

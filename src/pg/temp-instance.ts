@@ -2,7 +2,8 @@ import {randomBytes} from 'node:crypto'
 import {chmod, readdir, rm} from 'node:fs/promises'
 import path from 'node:path'
 
-import {type Zenith, localStorage} from '../context.js'
+import type {Zenith} from '../context.js'
+import {volumeStorage} from '../storage/registry.js'
 import {killWritersOf} from '../process.js'
 import {isAlive} from '../state/lock.js'
 import type {SnapshotRecord} from '../state/schema.js'
@@ -34,7 +35,7 @@ const PREFIX = '.temp-'
  */
 export async function withTempInstance<T>(zenith: Zenith, snapshot: SnapshotRecord, work: (instance: TempInstance) => Promise<T>): Promise<T> {
   const data = await zenith.store.read()
-  const storage = localStorage(data, snapshot.storage)
+  const storage = volumeStorage(data, snapshot.storage)
   await reclaimTempInstances(zenith, snapshot.storage)
   const binaries = await findPgBinaries(zenith, snapshot.pgVersion || undefined)
   const osUser = await pgOsUser()
@@ -78,7 +79,7 @@ async function removeTempInstance(dataDir: string, binaries: PgBinaries, osUser:
  */
 export async function reclaimTempInstances(zenith: Zenith, storageName: string): Promise<string[]> {
   const data = await zenith.store.read()
-  const storage = localStorage(data, storageName)
+  const storage = volumeStorage(data, storageName)
   const volumes = path.dirname(storage.volumePath('x'))
   const removed: string[] = []
   for (const entry of await readdir(volumes).catch(() => [] as string[])) {

@@ -1,6 +1,6 @@
 import type {ArchiveManifest} from '../archive/manifest.js'
 import type {Zenith} from '../context.js'
-import {localStorage} from '../context.js'
+import {volumeStorage} from '../storage/registry.js'
 import {ZenithError} from '../errors.js'
 import type {OnProgress} from '../progress.js'
 import {normalizeManifest, openChunk, validateManifest} from '../archive/chunker.js'
@@ -51,7 +51,7 @@ export class SnapshotReceiver {
    * are taken over, so that a push over ssh that was interrupted sends only what is missing.
    */
   static async open(zenith: Zenith, options: ReceiverOptions & {kind: 'recv' | 'ssh'; key: string}): Promise<SnapshotReceiver> {
-    localStorage(await zenith.store.read(), options.storage ?? 'local')
+    volumeStorage(await zenith.store.read(), options.storage ?? 'local')
     await reclaimCaches(zenith.home)
     const cache = await ChunkCache.claim(zenith.home, options.kind, options.key)
     return new SnapshotReceiver(zenith, cache, options)

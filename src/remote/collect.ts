@@ -2,7 +2,7 @@ import type {Zenith} from '../context.js'
 import {ZenithError, isZenithError} from '../errors.js'
 import {chunkKey, manifestKey, readIndex, readManifest, updateIndex} from './layout.js'
 import {LOCKS_PREFIX, RemoteLock} from './locks.js'
-import type {ObjectStore} from './object-store.js'
+import type {ObjectStore} from '../storage/storage.js'
 import {resolveRemote} from './open.js'
 import {readPacksIndex, writePacksIndex} from './stored-packs.js'
 

@@ -4,8 +4,8 @@ import type {ArchiveManifest} from '../archive/manifest.js'
 import {ZenithError} from '../errors.js'
 import type {StorageRecord} from '../state/schema.js'
 import {type RemoteManifest, normalizeManifest, validateManifest} from '../archive/chunker.js'
+import type {ObjectStore} from '../storage/storage.js'
 import {withIndexLock} from './locks.js'
-import type {ObjectStore} from './object-store.js'
 import {objectStoreFor} from './open.js'
 
 /**

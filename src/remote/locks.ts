@@ -4,7 +4,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 
 import {ZenithError} from '../errors.js'
 import {isAlive} from '../state/lock.js'
-import type {ObjectStore} from './object-store.js'
+import type {ObjectStore} from '../storage/storage.js'
 
 /**
  * Locks at a remote storage, so that collecting unused packs never races a push. A push reuses

@@ -6,7 +6,7 @@ import {
   addPack, emptyCatalog, packBytes, packIndexKey, packKey, parsePackIndex,
 } from '../archive/packs.js'
 import {TaskPool} from '../task-pool.js'
-import type {ObjectStore} from './object-store.js'
+import type {ObjectStore} from '../storage/storage.js'
 
 // The packs of a remote storage (their format is archive/packs.ts): what a push learns the remote
 // holds, pack-index.json, and the writer that uploads new packs.

@@ -3,7 +3,8 @@ import type {Readable, Writable} from 'node:stream'
 
 import {listDataDirectory} from '../archive/data-dir.js'
 import type {ArchiveManifest, ManifestFile} from '../archive/manifest.js'
-import {type Zenith, localStorage} from '../context.js'
+import type {Zenith} from '../context.js'
+import {volumeStorage} from '../storage/registry.js'
 import {ZenithError} from '../errors.js'
 import {readPgVersion} from '../pg/cluster.js'
 import type {OnProgress} from '../progress.js'
@@ -64,7 +65,7 @@ export async function pushSnapshot(zenith: Zenith, options: PushOptions): Promis
     throw new ZenithError('SNAPSHOT_NOT_FOUND', `There is no snapshot named "${options.snapshot}".`, 'See `zenith snapshot list`.')
   }
 
-  const folder = localStorage(data, record.storage).snapshotPath(record.volume)
+  const folder = volumeStorage(data, record.storage).snapshotPath(record.volume)
   const sink = await sinkFor(zenith, options)
   try {
     if (sink.manifestFirst) return await pushManifestFirst(sink, record.name, folder, options)

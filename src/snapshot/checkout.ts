@@ -1,4 +1,5 @@
-import {type Zenith, localStorage} from '../context.js'
+import type {Zenith} from '../context.js'
+import {volumeStorage} from '../storage/registry.js'
 import {ZenithError} from '../errors.js'
 import {clusterStatus, stopCluster} from '../pg/cluster.js'
 import {findPgBinaries} from '../pg/binaries.js'
@@ -8,7 +9,7 @@ import type {OnProgress} from '../progress.js'
 import {silent} from '../progress.js'
 import {parseSnapshotRef} from '../state/names.js'
 import type {CheckoutJournal, PgRecord, SnapshotRecord} from '../state/schema.js'
-import {diskUsage} from '../storage/local.js'
+import {diskUsage} from '../storage/folders.js'
 import {removeRuntimeFiles} from './backup.js'
 import {snapshotVolumeName} from './records.js'
 import {resolveSnapshot} from './snapshots.js'
@@ -41,7 +42,7 @@ export async function checkout(zenith: Zenith, ref: string, options: {onProgress
 
     let n = pg.checkouts
     while (data.snapshots[`${pg.name}@HEAD{${n}}`]) n++
-    const dataDir = localStorage(data, pg.storage).volumePath(pg.volume)
+    const dataDir = volumeStorage(data, pg.storage).volumePath(pg.volume)
     const journal: CheckoutJournal = {
       target: target.name, head: `${pg.name}@HEAD{${n}}`, headVolume: snapshotVolumeName(`${pg.name}@HEAD{${n}}`),
       stage: 'started', wasRunning: (await clusterStatus(dataDir)).status === 'running',
@@ -54,7 +55,7 @@ export async function checkout(zenith: Zenith, ref: string, options: {onProgress
 
   if (journal.wasRunning) {
     onProgress({type: 'step', message: `Stopping postgres on ${pg.name}`})
-    const storage = localStorage(await zenith.store.read(), pg.storage)
+    const storage = volumeStorage(await zenith.store.read(), pg.storage)
     await stopCluster({dataDir: storage.volumePath(pg.volume), osUser: await pgOsUser(), binaries: await findPgBinaries(zenith, pg.pgVersion).catch(() => binaries)}, 'fast')
   }
 
@@ -78,7 +79,7 @@ export async function checkout(zenith: Zenith, ref: string, options: {onProgress
 export async function finishCheckout(zenith: Zenith, pg: PgRecord, journal: CheckoutJournal, options: {onProgress?: OnProgress; keepClaim?: boolean} = {}): Promise<void> {
   const onProgress = options.onProgress ?? silent
   const data = await zenith.store.read()
-  const storage = localStorage(data, pg.storage)
+  const storage = volumeStorage(data, pg.storage)
   // A checkout killed before its stop finished leaves postgres running; nothing may be copied
   // or swapped under a live server.
   const dataDir = storage.volumePath(pg.volume)

@@ -1,9 +1,10 @@
-import {type Zenith, localStorage} from '../context.js'
+import type {Zenith} from '../context.js'
+import {volumeStorage} from '../storage/registry.js'
 import {ZenithError} from '../errors.js'
 import {readPgVersion} from '../pg/cluster.js'
 import type {CreatePgOptions} from '../pg/lifecycle.js'
 import {pgOsUser} from '../pg/os-user.js'
-import {copyTree} from '../storage/local.js'
+import {copyTree} from '../storage/folders.js'
 import {prepareDataDir} from './backup.js'
 import {resolveSnapshot} from './snapshots.js'
 
@@ -15,13 +16,13 @@ export function fillFromSnapshot(zenith: Zenith, ref: string, options: {cow: boo
   return async ({storage: storageName, volume, dataDir}) => {
     const data = await zenith.store.read()
     const snapshot = resolveSnapshot(data, ref)
-    const target = localStorage(data, storageName)
+    const target = volumeStorage(data, storageName)
     if (options.cow && snapshot.storage !== storageName) {
       throw new ZenithError('STORAGE_UNSUPPORTED', `--cow needs the snapshot and the new pg in one storage; ${snapshot.name} is in ${snapshot.storage}, the pg would be in ${storageName}.`,
         `Drop --cow for a full copy, or create the pg in ${snapshot.storage} (-s ${snapshot.storage}).`)
     }
 
-    if (options.cow && target.copyMethod === 'copy') {
+    if (options.cow && !target.capabilities.thinClone) {
       throw new ZenithError('STORAGE_UNSUPPORTED', `Storage ${storageName} cannot share blocks (its filesystem has neither btrfs snapshots nor reflink), so --cow is not possible there.`,
         'Drop --cow for a full copy, or attach a btrfs or XFS (reflink=1) storage: zenith storage attach -t btrfs -n fast -c path=/mnt/btrfs')
     }
@@ -30,7 +31,7 @@ export function fillFromSnapshot(zenith: Zenith, ref: string, options: {cow: boo
       await target.cloneSnapshot(snapshot.volume, volume, options.cow ? 'thin' : 'full')
     } else {
       await target.createVolume(volume)
-      await copyTree(localStorage(data, snapshot.storage).snapshotPath(snapshot.volume), dataDir, 'never', true)
+      await copyTree(volumeStorage(data, snapshot.storage).snapshotPath(snapshot.volume), dataDir, 'never', true)
     }
 
     await prepareDataDir(dataDir, await pgOsUser())

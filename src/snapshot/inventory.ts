@@ -2,10 +2,12 @@ import type {Zenith} from '../context.js'
 import {ZenithError} from '../errors.js'
 import {type PgInfo, showPg} from '../pg/lifecycle.js'
 import type {StorageRecord} from '../state/schema.js'
+import {findDriver} from '../storage/registry.js'
 import type {RemoteDestroyResult} from '../remote/collect.js'
 import {type SnapshotInfo, destroySnapshot, listSnapshots, resolveSnapshot} from './snapshots.js'
 
-const isRemote = (record: StorageRecord) => record.type === 's3' || record.type === 'dir'
+/** Snapshots of a storage without volumes live in the storage itself (its index), not in the store. */
+const isRemote = (record: StorageRecord) => !findDriver(record.driver)?.capabilities.volumes
 
 /**
  * Snapshots kept in one storage: local ones from the store, remote ones from the storage's index.

@@ -1,9 +1,10 @@
 import {randomBytes} from 'node:crypto'
 
-import {type Zenith, DEFAULT_STORAGE, localStorage} from '../context.js'
+import type {Zenith} from '../context.js'
+import {DEFAULT_STORAGE, volumeStorage} from '../storage/registry.js'
 import {ZenithError} from '../errors.js'
 import {readPgVersion} from '../pg/cluster.js'
-import {diskUsage} from '../storage/local.js'
+import {diskUsage} from '../storage/folders.js'
 import type {SnapshotMethod, SnapshotRecord, StoreData} from '../state/schema.js'
 
 /** A folder name for a snapshot: unique, so a name can be reused while an old copy is removed. */
@@ -36,7 +37,7 @@ export interface AddSnapshotOptions {
 export async function addSnapshot(zenith: Zenith, options: AddSnapshotOptions): Promise<SnapshotRecord> {
   const storageName = options.storage ?? DEFAULT_STORAGE
   const record = await zenith.store.update((data) => {
-    const storage = localStorage(data, storageName)
+    const storage = volumeStorage(data, storageName)
     assertSnapshotNameFree(data, options.name)
     const snapshot: SnapshotRecord = {
       name: options.name, pg: options.pg, tag: options.tag, storage: storage.name, volume: snapshotVolumeName(options.name),
@@ -47,7 +48,7 @@ export async function addSnapshot(zenith: Zenith, options: AddSnapshotOptions): 
     return snapshot
   })
 
-  const storage = localStorage(await zenith.store.read(), storageName)
+  const storage = volumeStorage(await zenith.store.read(), storageName)
   try {
     await storage.createSnapshotFrom(record.volume, options.fill)
     const folder = storage.snapshotPath(record.volume)

@@ -1,4 +1,5 @@
-import {type Zenith, localStorage} from '../context.js'
+import type {Zenith} from '../context.js'
+import {volumeStorage} from '../storage/registry.js'
 import {ZenithError} from '../errors.js'
 import {clusterStatus} from '../pg/cluster.js'
 import {pgBusy, pgConnection, pgRecord} from '../pg/lifecycle.js'
@@ -8,7 +9,7 @@ import {silent} from '../progress.js'
 import {parseNewSnapshotRef, parseSnapshotRef} from '../state/names.js'
 import type {PgRecord, SnapshotRecord, StoreData} from '../state/schema.js'
 import {type Connection, copyWithBackupApi, removeRuntimeFiles} from './backup.js'
-import {diskUsage} from '../storage/local.js'
+import {diskUsage} from '../storage/folders.js'
 import {assertSnapshotNameFree, snapshotVolumeName} from './records.js'
 
 export interface SnapshotInfo {
@@ -55,13 +56,13 @@ export async function createSnapshot(zenith: Zenith, ref: string, options: {onPr
     return {pg: {...pg}, record}
   })
 
-  const storage = localStorage(await zenith.store.read(), pg.storage)
+  const storage = volumeStorage(await zenith.store.read(), pg.storage)
   const dataDir = storage.volumePath(pg.volume)
   try {
     const {status} = await clusterStatus(dataDir)
     const osUser = await pgOsUser()
-    if (storage.copyMethod === 'btrfs') {
-      onProgress({type: 'step', message: `Snapshotting ${pgName} (btrfs, atomic)`})
+    if (storage.capabilities.atomicSnapshot) {
+      onProgress({type: 'step', message: `Snapshotting ${pgName} (${storage.driver}, atomic)`})
       record.method = 'fs-snapshot'
       // The image is crash-consistent either way; a checkpoint first (when much WAL has been
       // written since the last one) means clones of it have little WAL to replay, so they start
@@ -69,7 +70,7 @@ export async function createSnapshot(zenith: Zenith, ref: string, options: {onPr
       if (status === 'running') await checkpointIfBehind(await pgConnection(zenith, pgName))
       await storage.snapshotVolume(pg.volume, record.volume, removeRuntimeFiles)
     } else if (status === 'running') {
-      onProgress({type: 'step', message: `Snapshotting running ${pgName} with the backup API (${storage.copyMethod})`})
+      onProgress({type: 'step', message: `Snapshotting running ${pgName} with the backup API (${storage.driver})`})
       record.method = 'backup-api'
       await copyWithBackupApi({
         connection: await pgConnection(zenith, pgName), dataDir, label: `zenith ${name}`, osUser,
@@ -79,7 +80,7 @@ export async function createSnapshot(zenith: Zenith, ref: string, options: {onPr
         }),
       })
     } else {
-      onProgress({type: 'step', message: `Snapshotting stopped ${pgName} (${storage.copyMethod})`})
+      onProgress({type: 'step', message: `Snapshotting stopped ${pgName} (${storage.driver})`})
       record.method = 'stopped-copy'
       await storage.snapshotVolume(pg.volume, record.volume, removeRuntimeFiles)
     }
@@ -189,7 +190,7 @@ export async function destroySnapshot(zenith: Zenith, ref: string, options: {for
     snapshot.pid = process.pid
     return {...snapshot}
   })
-  await localStorage(await zenith.store.read(), record.storage).removeSnapshot(record.volume)
+  await volumeStorage(await zenith.store.read(), record.storage).removeSnapshot(record.volume)
   await zenith.store.update((data) => {
     delete data.snapshots[record.name]
   })
@@ -203,10 +204,10 @@ function dependentsOf(data: StoreData, name: string): string[] {
 }
 
 async function describeSnapshot(data: StoreData, snapshot: SnapshotRecord): Promise<SnapshotInfo> {
-  const storage = localStorage(data, snapshot.storage)
+  const storage = volumeStorage(data, snapshot.storage)
   // A snapshot never changes: where only its logical size is known, that is the recorded one.
-  // btrfs can say how much it retains, which changes as other snapshots come and go.
-  const size = storage.copyMethod === 'btrfs'
+  // Some media (btrfs) can say how much it retains, which changes as other snapshots come and go.
+  const size = storage.capabilities.exactSize
     ? await storage.sizeOf({snapshot: snapshot.volume}).catch(() => ({bytes: snapshot.logicalBytes, exclusive: false}))
     : {bytes: snapshot.logicalBytes, exclusive: false}
   return {
@@ -222,7 +223,7 @@ function parentOf(data: StoreData, parent: string | undefined): Pick<SnapshotInf
 }
 
 async function describeCurrent(data: StoreData, pg: PgRecord): Promise<SnapshotInfo> {
-  const storage = localStorage(data, pg.storage)
+  const storage = volumeStorage(data, pg.storage)
   const size = pg.state === 'creating' ? {bytes: 0, exclusive: false} : await storage.sizeOf({volume: pg.volume}).catch(() => ({bytes: 0, exclusive: false}))
   return {
     name: `${pg.name}@CURRENT`, pg: pg.name, tag: 'CURRENT', storage: pg.storage, ...parentOf(data, pg.base), sizeBytes: size.bytes,

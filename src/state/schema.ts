@@ -1,5 +1,8 @@
-/** The metadata store's records. Bump SCHEMA_VERSION (and add a migration) when a shape changes. */
-export const SCHEMA_VERSION = 1
+/**
+ * The metadata store's records. Bump SCHEMA_VERSION and add a migration (migrations.ts) when a
+ * shape changes. 2: every storage record names its driver.
+ */
+export const SCHEMA_VERSION = 2
 
 export type StorageType = 'local' | 'btrfs' | 'zfs' | 's3' | 'dir'
 /** How a storage makes a copy of a data directory; detected once when the storage is attached. */
@@ -12,8 +15,11 @@ export interface StorageRecord {
   path?: string
   /** The user's -c key=value options (never secrets). */
   options: Record<string, string>
+  /** How its folder copies data (local/btrfs storages), as `storage list` shows it. */
   copyMethod?: CopyMethod
   createdAt: string
+  /** The registry's driver that opens it (storage/registry.ts): copy, reflink, btrfs, s3, dir. */
+  driver: string
 }
 
 export type PgRole = 'primary' | `replica-${number}`

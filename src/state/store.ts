@@ -4,6 +4,7 @@ import path from 'node:path'
 
 import {ZenithError} from '../errors.js'
 import {acquireLock, isAlive} from './lock.js'
+import {migrate} from './migrations.js'
 import {SCHEMA_VERSION, type StoreData, emptyStore} from './schema.js'
 
 /**
@@ -105,6 +106,8 @@ export function parseStore(text: string, file: string): StoreData {
     else if (typeof value !== 'object' || value === null || Array.isArray(value)) throw corrupt(file, `"${key}" is not an object`)
   }
 
+  // An older store is migrated as it is read; the next update saves it in the new shape.
+  migrate(record)
   record.version = SCHEMA_VERSION
   return record as StoreData
 }

@@ -2,9 +2,9 @@ import {mkdtemp, rm} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
-import {DirObjectStore} from '../../src/remote/dir-store.js'
-import type {ObjectStore} from '../../src/remote/object-store.js'
-import {S3ObjectStore} from '../../src/remote/s3-store.js'
+import {DirStorage} from '../../src/storage/drivers/dir.js'
+import {S3Storage} from '../../src/storage/drivers/s3.js'
+import type {ObjectStore} from '../../src/storage/storage.js'
 import {updateIndex, listSnapshotsIn} from '../../src/remote/layout.js'
 import {S3_CREDENTIALS, S3Server} from '../helpers/s3.js'
 
@@ -29,8 +29,8 @@ afterAll(async () => {
 })
 
 const stores = (): Array<[string, () => ObjectStore]> => [
-  ['s3', () => new S3ObjectStore({bucket: 'zenith-batches', prefix: 'p', endpoint: s3.endpoint, forcePathStyle: true, checksums: 'when-required'})],
-  ['dir', () => new DirObjectStore(dir)],
+  ['s3', () => new S3Storage({bucket: 'zenith-batches', prefix: 'p', endpoint: s3.endpoint, forcePathStyle: true, checksums: 'when-required'})],
+  ['dir', () => new DirStorage(dir)],
 ]
 
 async function keys(store: ObjectStore, prefix: string): Promise<string[]> {

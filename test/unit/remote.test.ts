@@ -4,12 +4,13 @@ import path from 'node:path'
 
 import {listDataDirectory} from '../../src/archive/data-dir.js'
 import {compressChunk, hashChunk, newManifest, normalizeManifest, openChunk, readChunks, sameContent, validateManifest} from '../../src/archive/chunker.js'
-import {DirObjectStore} from '../../src/remote/dir-store.js'
+import {DirStorage} from '../../src/storage/drivers/dir.js'
 import {listSnapshotsIn, updateIndex} from '../../src/remote/layout.js'
 import {withIndexLock} from '../../src/remote/locks.js'
 import {PACKS_INDEX_KEY, packKey, planRanges} from '../../src/archive/packs.js'
 import {PackWriter, readPackIndexes, writePacksIndex} from '../../src/remote/stored-packs.js'
-import {parseRemoteUrl, s3Options} from '../../src/remote/open.js'
+import {parseRemoteUrl} from '../../src/remote/open.js'
+import {s3Options} from '../../src/storage/drivers/s3.js'
 import {TaskPool} from '../../src/task-pool.js'
 
 let dir: string
@@ -77,7 +78,7 @@ describe('chunker', () => {
 
 describe('packs', () => {
   test('chunks go into packs of about the given size; each pack has an index; ranges read them back', async () => {
-    const store = new DirObjectStore(dir)
+    const store = new DirStorage(dir)
     const writer = new PackWriter(store, 100)
     const chunks = Array.from({length: 5}, (_, i) => Buffer.alloc(40, i))
     for (const [i, chunk] of chunks.entries()) await writer.add(`${i}`.repeat(64), chunk)
@@ -151,7 +152,7 @@ describe('remote URLs and options', () => {
 
 describe('dir object store and index', () => {
   test('put/get/head/list/delete, no temporary files left', async () => {
-    const store = new DirObjectStore(dir)
+    const store = new DirStorage(dir)
     await store.put('chunks/aa', Buffer.from('one'))
     await store.put('chunks/bb', Buffer.from('two'))
     await store.put('manifests/x.json', Buffer.from('{}'))
@@ -168,7 +169,7 @@ describe('dir object store and index', () => {
   })
 
   test('concurrent index updates both land', async () => {
-    const store = new DirObjectStore(dir)
+    const store = new DirStorage(dir)
     const entry = (name: string) => ({logicalBytes: 1, createdAt: name, pgVersion: 15, chunks: 1})
     await Promise.all(['a', 'b', 'c'].map((name) => updateIndex(store, (index) => {
       index.snapshots[name] = entry(name)
@@ -186,7 +187,7 @@ describe('dir object store and index', () => {
   })
 
   test('the index lock waits for a live holder; a killed one on this host or a stale one does not count', async () => {
-    const store = new DirObjectStore(dir)
+    const store = new DirStorage(dir)
     const holder = (host: string, pid: number, refreshedAt: Date) => Buffer.from(JSON.stringify({
       kind: 'index', host, pid, startedAt: refreshedAt.toISOString(), refreshedAt: refreshedAt.toISOString(),
     }))

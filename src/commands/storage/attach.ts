@@ -1,10 +1,8 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
-import {ZenithError} from '../../errors.js'
 import {parseOptions} from '../../key-value.js'
-import {attachRemoteStorage} from '../../remote/attach.js'
-import {ATTACHABLE_TYPES, attachLocalStorage, attachableType} from '../../storage/manage.js'
+import {ATTACHABLE_TYPES, attachStorage, attachableType} from '../../storages.js'
 
 export default class StorageAttach extends BaseCommand {
   static override description = 'Attach a storage: a local folder, a btrfs filesystem, an S3 bucket or a plain directory'
@@ -26,14 +24,8 @@ export default class StorageAttach extends BaseCommand {
     const type = attachableType(flags.type)
     const options = parseOptions(flags.config ?? [])
     const zenith = await this.openZenith()
-    if (type === 's3' || type === 'dir') {
-      // Remote storages (snapshots only): probed with a write/read/delete before being saved.
-      const record = await attachRemoteStorage(zenith, {type, name: flags.name, options})
-      this.log(`Attached ${record.type} storage ${record.name}`)
-      return record
-    }
-
-    const storage = await attachLocalStorage(zenith, {name: flags.name, type, options})
+    // The storage registry knows the types; a remote one (s3, dir) is probed with a write/read/delete before being saved.
+    const storage = await attachStorage(zenith, {name: flags.name, type, options})
     this.log(`Attached ${storage.type} storage ${storage.name}${storage.copyMethod ? ` (copies by ${storage.copyMethod})` : ''}`)
     return storage
   }

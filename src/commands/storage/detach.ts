@@ -1,7 +1,7 @@
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
-import {detachStorage} from '../../storage/manage.js'
+import {detachStorage} from '../../storages.js'
 
 export default class StorageDetach extends BaseCommand {
   static override description = 'Forget a storage (its files stay); refuses while pgs or snapshots live in it'

@@ -1,7 +1,7 @@
 import {BaseCommand} from '../../cli/base-command.js'
 import {formatBytes, renderTable} from '../../cli/format.js'
 import {storageOptions, unreachableLine} from '../../cli/render.js'
-import {listStorages} from '../../storage/manage.js'
+import {listStorages} from '../../storages.js'
 
 export default class StorageList extends BaseCommand {
   static override description = 'List attached storages and what their filesystems can do'

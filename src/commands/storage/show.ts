@@ -3,7 +3,7 @@ import {Args} from '@oclif/core'
 import {BaseCommand} from '../../cli/base-command.js'
 import {formatBytes} from '../../cli/format.js'
 import {unreachableLine} from '../../cli/render.js'
-import {showStorage} from '../../storage/manage.js'
+import {showStorage} from '../../storages.js'
 
 export default class StorageShow extends BaseCommand {
   static override description = 'Show a storage: type, capabilities, space, pgs and snapshots in it'

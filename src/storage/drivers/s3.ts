@@ -4,8 +4,15 @@ import type {Readable} from 'node:stream'
 
 import type {S3Client} from '@aws-sdk/client-s3'
 
-import {ZenithError} from '../errors.js'
-import type {ObjectStore} from './object-store.js'
+import {ZenithError} from '../../errors.js'
+import type {StorageRecord, StorageType} from '../../state/schema.js'
+import type {StorageDriver, StorageKind} from '../driver.js'
+import {probeObjectStore} from '../objects.js'
+import type {ObjectStorage, StorageCapabilities, WalArea} from '../storage.js'
+import {ObjectWalArea, walAreaPath} from '../wal.js'
+
+const capabilities: StorageCapabilities = {volumes: false, atomicSnapshot: false, thinClone: false, exactSize: false, wal: true}
+const ENDPOINT_VARIABLES = ['ZENITH_S3_ENDPOINT', 'AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL'] as const
 
 /** The -c options of an s3 storage (never credentials: those come from the environment or a profile). */
 export interface S3Options {
@@ -25,15 +32,56 @@ const DELETE_BATCH = 1000
 const MAX_SOCKETS = 64
 
 /**
- * An S3 bucket (or an S3-compatible server) under a key prefix. The AWS SDK is loaded on
- * first use so that commands which never touch S3 start fast.
+ * An S3 bucket (or an S3-compatible server) under a key prefix: snapshots as objects and WAL
+ * areas. The AWS SDK is loaded on first use so that commands which never touch S3 start fast.
  */
-export class S3ObjectStore implements ObjectStore {
+export class S3Storage implements ObjectStorage {
+  readonly driver = 's3'
+  readonly capabilities = capabilities
   readonly location: string
+  readonly record: StorageRecord
+  readonly name: string
+  readonly type: StorageType = 's3'
   private clientPromise?: Promise<{client: S3Client; sdk: typeof import('@aws-sdk/client-s3')}>
 
-  constructor(readonly options: S3Options) {
+  /** `record` is absent for a bucket named by an s3:// URL rather than attached. */
+  constructor(readonly options: S3Options, record?: StorageRecord) {
     this.location = `s3://${options.bucket}${options.prefix ? `/${options.prefix}` : ''}`
+    this.record = record ?? {name: this.location, type: 's3', options: {}, createdAt: '', driver: 's3'}
+    this.name = this.record.name
+  }
+
+  walArea(area: string): WalArea {
+    return new ObjectWalArea(this, `${walAreaPath(area)}/`, (key, body) => this.putIfAbsent(key, body))
+  }
+
+  /** Nothing to reclaim: an object appears whole or not at all. */
+  async reclaim(): Promise<string[]> {
+    return []
+  }
+
+  /** A bucket exists before it is attached: nothing to create. */
+  async prepare(): Promise<void> {}
+
+  /**
+   * A create-only PUT (`If-None-Match: *`): false when the object already exists. Servers
+   * without conditional writes ignore the header; WalArea.append checks for the object first.
+   */
+  async putIfAbsent(key: string, body: Buffer): Promise<boolean> {
+    const {client, sdk} = await this.client()
+    const md5 = createHash('md5').update(body).digest('base64')
+    try {
+      await client.send(new sdk.PutObjectCommand({
+        Bucket: this.options.bucket, Key: this.keyOf(key), Body: body, ContentLength: body.length, ContentMD5: md5, IfNoneMatch: '*',
+      }))
+      return true
+    } catch (error) {
+      const failure = error as {name?: string; $metadata?: {httpStatusCode?: number}}
+      // 412: the object exists; 409: a concurrent conditional write of it is in flight.
+      if (failure.name === 'PreconditionFailed' || failure.$metadata?.httpStatusCode === 412) return false
+      if (failure.name === 'ConditionalRequestConflict' || failure.$metadata?.httpStatusCode === 409) return false
+      throw explainS3Error(error, this.options, key)
+    }
   }
 
   async put(key: string, body: Buffer): Promise<void> {
@@ -168,6 +216,66 @@ export class S3ObjectStore implements ObjectStore {
     } catch (error) {
       throw explainS3Error(error, this.options, key)
     }
+  }
+}
+
+export const s3Driver: StorageDriver = {
+  name: 's3',
+  capabilities,
+  open: (record) => new S3Storage(s3Options(record.options), record),
+}
+
+/** `-t s3 -c bucket=...`: proven with a probe object written, read back and deleted. */
+export const s3Kind: StorageKind = {
+  type: 's3',
+  configure(name, options) {
+    s3Options(options)
+    return {name, type: 's3', options: {...options}, createdAt: new Date().toISOString()}
+  },
+  async attach(draft) {
+    const record: StorageRecord = {...draft, driver: 's3'}
+    await probeObjectStore(new S3Storage(s3Options(record.options), record))
+    return record
+  },
+}
+
+/** Completes the user's -c options with defaults; an endpoint implies an S3-compatible server. */
+export function s3Options(options: Record<string, string>, env: NodeJS.ProcessEnv = process.env): S3Options {
+  const known = new Set(['bucket', 'prefix', 'region', 'endpoint', 'force-path-style', 'checksums'])
+  const unknown = Object.keys(options).filter((key) => !known.has(key))
+  if (unknown.length > 0) {
+    throw new ZenithError('INVALID_ARGUMENT', `Unknown s3 option${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}.`,
+      'Known options: bucket, prefix, region, endpoint, force-path-style, checksums (credentials come from the environment, never from -c).')
+  }
+
+  const bucket = options.bucket
+  if (!bucket || !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
+    throw new ZenithError('INVALID_ARGUMENT', bucket ? `"${bucket}" is not a valid bucket name.` : 'An s3 storage needs a bucket.',
+      'Pass -c bucket=NAME (3-63 lowercase letters, digits, dots and hyphens).')
+  }
+
+  const endpoint = options.endpoint ?? ENDPOINT_VARIABLES.map((name) => env[name]).find(Boolean)
+  if (endpoint && !/^https?:\/\/[^/]+/.test(endpoint)) {
+    throw new ZenithError('INVALID_ARGUMENT', `"${endpoint}" is not an http(s) endpoint URL.`, 'Pass -c endpoint=http://host:port (or https://).')
+  }
+
+  const checksums = options.checksums ?? (endpoint ? 'when-required' : 'when-supported')
+  if (checksums !== 'when-required' && checksums !== 'when-supported') {
+    throw new ZenithError('INVALID_ARGUMENT', `checksums must be when-required or when-supported, not "${checksums}".`, 'Use -c checksums=when-required for S3-compatible servers.')
+  }
+
+  const pathStyle = options['force-path-style'] ?? (endpoint ? 'true' : 'false')
+  if (pathStyle !== 'true' && pathStyle !== 'false') {
+    throw new ZenithError('INVALID_ARGUMENT', `force-path-style must be true or false, not "${pathStyle}".`, 'Use -c force-path-style=true for most S3-compatible servers.')
+  }
+
+  return {
+    bucket,
+    prefix: (options.prefix ?? '').replace(/^\/+|\/+$/g, ''),
+    region: options.region,
+    endpoint,
+    forcePathStyle: pathStyle === 'true',
+    checksums,
   }
 }
 

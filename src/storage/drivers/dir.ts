@@ -4,27 +4,51 @@ import {mkdir, open, readFile, readdir, rename, rm, stat} from 'node:fs/promises
 import path from 'node:path'
 import type {Readable} from 'node:stream'
 
-import {ZenithError} from '../errors.js'
-import {TaskPool} from '../task-pool.js'
-import type {ObjectStore} from './object-store.js'
+import {ZenithError} from '../../errors.js'
+import {TaskPool} from '../../task-pool.js'
+import type {StorageRecord, StorageType} from '../../state/schema.js'
+import type {StorageDriver, StorageKind} from '../driver.js'
+import {assertDataFilesystem} from '../filesystem.js'
+import {probeObjectStore} from '../objects.js'
+import type {ObjectStorage, StorageCapabilities, WalArea} from '../storage.js'
+import {FolderWalArea, walAreaPath} from '../wal.js'
+
+const capabilities: StorageCapabilities = {volumes: false, atomicSnapshot: false, thinClone: false, exactSize: false, wal: true}
 
 /** Files removed at once by deleteMany. */
 const DELETE_CONCURRENCY = 16
 
 /**
- * Objects as files in a plain folder (a mounted share, a USB disk). Writes go to a hidden
- * temporary file that is synced and renamed into place, so a reader or a crash never sees half
- * an object.
+ * A plain folder (a mounted share, a USB disk) that holds snapshots as objects, one file each,
+ * and WAL areas. Writes go to a hidden temporary file that is synced and renamed into place, so
+ * a reader or a crash never sees half an object.
  */
-export class DirObjectStore implements ObjectStore {
+export class DirStorage implements ObjectStorage {
+  readonly driver = 'dir'
+  readonly capabilities = capabilities
   readonly location: string
+  readonly record: StorageRecord
+  readonly name: string
+  readonly type: StorageType = 'dir'
 
-  constructor(private readonly root: string) {
+  /** `record` is absent for a folder named by a file:// URL rather than attached. */
+  constructor(private readonly root: string, record?: StorageRecord) {
     this.location = root
+    this.record = record ?? {name: root, type: 'dir', path: root, options: {path: root}, createdAt: '', driver: 'dir'}
+    this.name = this.record.name
+  }
+
+  walArea(area: string): WalArea {
+    return new FolderWalArea(path.join(this.root, ...walAreaPath(area).split('/')))
+  }
+
+  /** Nothing to reclaim: every write is a temporary file renamed into place. */
+  async reclaim(): Promise<string[]> {
+    return []
   }
 
   /** Creates the folder (a missing parent is the user's typo: refuse). */
-  async ensureRoot(): Promise<void> {
+  async prepare(): Promise<void> {
     const parent = path.dirname(this.root)
     const info = await stat(parent).catch(() => undefined)
     if (!info?.isDirectory()) {
@@ -145,6 +169,40 @@ export class DirObjectStore implements ObjectStore {
     if (key.split('/').some((part) => part === '..' || part === '')) throw new Error(`invalid object key ${key}`)
     return path.join(this.root, ...key.split('/'))
   }
+}
+
+export const dirDriver: StorageDriver = {
+  name: 'dir',
+  capabilities,
+  open(record) {
+    const folder = record.path ?? record.options.path
+    if (!folder) throw new Error(`dir storage ${record.name} has no path`)
+    return new DirStorage(folder, record)
+  },
+}
+
+/** `-t dir -c path=/some/folder`: proven with a probe object written, read back and deleted. */
+export const dirKind: StorageKind = {
+  type: 'dir',
+  configure(name, options) {
+    const folder = dirPath(options)
+    return {name, type: 'dir', options: {path: folder}, createdAt: new Date().toISOString(), path: folder}
+  },
+  async attach(draft) {
+    await assertDataFilesystem(draft.path!)
+    const record: StorageRecord = {...draft, driver: 'dir'}
+    const storage = new DirStorage(draft.path!, record)
+    await storage.prepare()
+    await probeObjectStore(storage)
+    return record
+  },
+}
+
+export function dirPath(options: Record<string, string>): string {
+  const unknown = Object.keys(options).filter((key) => key !== 'path')
+  if (unknown.length > 0) throw new ZenithError('INVALID_ARGUMENT', `Unknown dir option${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}.`, 'A dir storage takes only -c path=/some/folder.')
+  if (!options.path) throw new ZenithError('INVALID_ARGUMENT', 'A dir storage needs a folder.', 'Pass -c path=/some/folder (e.g. a mounted share).')
+  return path.resolve(options.path)
 }
 
 function isMissing(error: unknown): boolean {
