@@ -55,7 +55,7 @@ async function ensureDefaultStorage(zenith: Zenith): Promise<void> {
   if (data.storages[DEFAULT_STORAGE]) return
   const folder = path.join(zenith.home, 'storages', DEFAULT_STORAGE)
   const copyMethod = await detectCopyMethod(folder)
-  await assertReachable(await pgOsUser(), folder)
+  await assertReachable(await pgOsUser(zenith), folder)
   await zenith.store.update((current) => {
     current.storages[DEFAULT_STORAGE] ??= {
       name: DEFAULT_STORAGE, type: 'local', path: folder, options: {}, copyMethod, createdAt: new Date().toISOString(),

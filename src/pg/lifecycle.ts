@@ -6,6 +6,7 @@ import {type Zenith, DEFAULT_STORAGE, localStorage} from '../context.js'
 import {ZenithError} from '../errors.js'
 import type {OnProgress} from '../progress.js'
 import {silent} from '../progress.js'
+import {getSetting} from '../settings.js'
 import {isAlive} from '../state/lock.js'
 import {validateName} from '../state/names.js'
 import type {PgRecord, StoreData} from '../state/schema.js'
@@ -49,6 +50,20 @@ export interface CreatePgOptions {
   fill?: (target: {storage: string; volume: string; dataDir: string}) => Promise<{pgVersion: number; origin: PgRecord['origin']; password?: string}>
 }
 
+/**
+ * The storage a new pg goes to when neither -s nor a snapshot decides: the `default-storage`
+ * setting, `local` unless the user set another.
+ */
+export async function defaultStorageName(zenith: Zenith): Promise<string> {
+  const setting = await getSetting(zenith.home, 'default-storage')
+  if (setting.source === 'set' && !(await zenith.store.read()).storages[setting.value]) {
+    throw new ZenithError('STORAGE_NOT_FOUND', `The default storage "${setting.value}" (setting default-storage) is not attached.`,
+      `Attach it, pass -s STORAGE, or go back to ${DEFAULT_STORAGE} with \`zenith config unset default-storage\`.`)
+  }
+
+  return setting.value
+}
+
 /** initdb into a storage and, unless told otherwise, start postgres on it. */
 export async function createPg(zenith: Zenith, options: CreatePgOptions = {}): Promise<PgInfo> {
   const onProgress = options.onProgress ?? silent
@@ -56,10 +71,11 @@ export async function createPg(zenith: Zenith, options: CreatePgOptions = {}): P
   if (options.name !== undefined) validateName('pg', options.name)
   if (options.port !== undefined) await checkPortFree(options.port)
   const binaries = options.fill ? undefined : await findPgBinaries()
-  const osUser = await pgOsUser()
+  const osUser = await pgOsUser(zenith)
+  const storageName = options.storage ?? await defaultStorageName(zenith)
 
   const record = await zenith.store.update(async (data) => {
-    const storage = localStorage(data, options.storage ?? DEFAULT_STORAGE)
+    const storage = localStorage(data, storageName)
     const name = options.name ?? nextDefaultName(data)
     if (data.pgs[name]) throw new ZenithError('NAME_TAKEN', `A pg named "${name}" already exists.`, 'Choose another name, or destroy it first with `zenith pg destroy`.')
     const port = options.port ?? await allocatePort(Object.values(data.pgs).map((pg) => pg.port))
@@ -166,7 +182,7 @@ export async function startClaimed(zenith: Zenith, pg: PgRecord, onProgress: OnP
 
   const binaries = await findPgBinaries(pg.pgVersion)
   onProgress({type: 'step', message: `Starting postgres on ${pg.name}`})
-  const cluster = clusterOf(zenith, pg, dataDir, binaries, await pgOsUser())
+  const cluster = clusterOf(zenith, pg, dataDir, binaries, await pgOsUser(zenith))
   await startCluster(cluster)
   if (pg.passwordPending) await finishPasswordStep(zenith, pg.name, cluster)
 }
@@ -179,7 +195,7 @@ export async function finishPasswordStep(zenith: Zenith, name: string, cluster?:
   const data = await zenith.store.read()
   const pg = pgRecord(data, name)
   if (!pg.passwordPending) return
-  cluster ??= clusterOf(zenith, pg, dataDirOf(data, pg), await findPgBinaries(pg.pgVersion), await pgOsUser())
+  cluster ??= clusterOf(zenith, pg, dataDirOf(data, pg), await findPgBinaries(pg.pgVersion), await pgOsUser(zenith))
   await setSuperuserPassword(cluster, pg.password, waitSeconds)
   await zenith.store.update((current) => {
     if (current.pgs[name]) delete current.pgs[name].passwordPending
@@ -195,7 +211,7 @@ async function stopClaimed(zenith: Zenith, pg: PgRecord, options: {mode?: 'fast'
   }
 
   options.onProgress?.({type: 'step', message: `Stopping postgres on ${pg.name}`})
-  await stopCluster({dataDir, osUser: await pgOsUser(), binaries: await findPgBinaries(pg.pgVersion)}, options.mode ?? 'fast')
+  await stopCluster({dataDir, osUser: await pgOsUser(zenith), binaries: await findPgBinaries(pg.pgVersion)}, options.mode ?? 'fast')
 }
 
 export async function destroyPg(zenith: Zenith, name: string, options: {force?: boolean; onProgress?: OnProgress} = {}): Promise<{name: string; snapshotsDestroyed: string[]}> {
@@ -218,7 +234,7 @@ export async function finishDestroy(zenith: Zenith, pg: PgRecord, onProgress: On
   const dataDir = storage.volumePath(pg.volume)
   if ((await clusterStatus(dataDir)).status === 'running') {
     onProgress({type: 'step', message: `Stopping postgres on ${pg.name}`})
-    await stopCluster({dataDir, osUser: await pgOsUser(), binaries: await findPgBinaries(pg.pgVersion)}, 'immediate')
+    await stopCluster({dataDir, osUser: await pgOsUser(zenith), binaries: await findPgBinaries(pg.pgVersion)}, 'immediate')
   }
 
   onProgress({type: 'step', message: `Removing ${pg.name}`})

@@ -1,8 +1,8 @@
 import {randomBytes} from 'node:crypto'
 
-import {type Zenith, DEFAULT_STORAGE, localStorage} from '../context.js'
+import {type Zenith, localStorage} from '../context.js'
 import {ZenithError} from '../errors.js'
-import {type CreatePgOptions, type PgInfo, createPg} from '../pg/lifecycle.js'
+import {type CreatePgOptions, type PgInfo, createPg, defaultStorageName} from '../pg/lifecycle.js'
 import {pgOsUser} from '../pg/os-user.js'
 import {silent} from '../progress.js'
 import {copyTree} from '../storage/local.js'
@@ -36,7 +36,7 @@ export function fillFromSnapshot(zenith: Zenith, ref: string, options: {cow: boo
       await copyTree(localStorage(data, snapshot.storage).snapshotPath(snapshot.volume), dataDir, 'never', true)
     }
 
-    await prepareDataDir(dataDir, await pgOsUser())
+    await prepareDataDir(dataDir, await pgOsUser(zenith))
     return {
       pgVersion: snapshot.pgVersion || await readPgVersion(dataDir),
       origin: {snapshot: snapshot.name, cow: options.cow},
@@ -64,7 +64,7 @@ export async function createPgFromSnapshot(zenith: Zenith, options: Omit<CreateP
     })
   }
 
-  const storageName = options.storage ?? DEFAULT_STORAGE
+  const storageName = options.storage ?? await defaultStorageName(zenith)
   const temporary = `import-${randomBytes(4).toString('hex')}`
   const imported = await importSnapshot(zenith, {from: options.snapshot, name: temporary, storage: storageName, onProgress})
   onProgress({type: 'step', message: 'Downloading snapshot... Done'})
@@ -74,6 +74,7 @@ export async function createPgFromSnapshot(zenith: Zenith, options: Omit<CreateP
     const fill = fillFromSnapshot(zenith, temporary, {cow: thin})
     const pg = await createPg(zenith, {
       ...options,
+      storage: storageName,
       fill: async (target) => ({...await fill(target), origin: {snapshot: imported.source, cow: false}}),
     })
     return pg

@@ -54,7 +54,7 @@ export async function createSnapshot(zenith: Zenith, ref: string, options: {onPr
   const dataDir = storage.volumePath(pg.volume)
   try {
     const {status} = await clusterStatus(dataDir)
-    const osUser = await pgOsUser()
+    const osUser = await pgOsUser(zenith)
     if (storage.copyMethod === 'btrfs') {
       onProgress({type: 'step', message: `Snapshotting ${pgName} (btrfs, atomic)`})
       record.method = 'fs-snapshot'

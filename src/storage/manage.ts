@@ -82,7 +82,7 @@ export async function attachLocalStorage(zenith: Zenith, options: {name: string;
   }
 
   await mkdir(folder, {recursive: true, mode: 0o711})
-  await assertReachable(await pgOsUser(), folder)
+  await assertReachable(await pgOsUser(zenith), folder)
   const copyMethod = await detectCopyMethod(folder)
   if (options.type === 'btrfs' && copyMethod !== 'btrfs') {
     throw new ZenithError('STORAGE_UNSUPPORTED', 'The btrfs command is missing.', 'Install btrfs-progs (apt-get install btrfs-progs).')
