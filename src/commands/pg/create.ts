@@ -30,7 +30,6 @@ export default class PgCreate extends BaseCommand {
     const pg = flags.snapshot
       ? await createPgFromSnapshot(zenith, {...options, snapshot: flags.snapshot, cow: flags.cow})
       : await createPg(zenith, options)
-    this.log(pg.status === 'running' ? `Started postgres on ${pg.endpoint}` : `Created ${pg.name} (not started)`)
-    return pg
+    return this.writer.message(pg, ({status, endpoint, name}) => (status === 'running' ? `Started postgres on ${endpoint}` : `Created ${name} (not started)`))
   }
 }

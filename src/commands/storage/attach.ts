@@ -27,8 +27,7 @@ export default class StorageAttach extends BaseCommand {
     if (flags.type === 's3' || flags.type === 'dir') {
       // Remote storages (snapshots only): probed with a write/read/delete before being saved.
       const record = await attachRemoteStorage(zenith, {type: flags.type, name: flags.name, options})
-      this.log(`Attached ${record.type} storage ${record.name}`)
-      return record
+      return this.writer.message(record, ({type, name}) => `Attached ${type} storage ${name}`)
     }
 
     if (flags.type !== 'local' && flags.type !== 'btrfs') {
@@ -36,8 +35,7 @@ export default class StorageAttach extends BaseCommand {
     }
 
     const storage = await attachLocalStorage(zenith, {name: flags.name, type: flags.type, options})
-    this.log(`Attached ${storage.type} storage ${storage.name}${storage.copyMethod ? ` (copies by ${storage.copyMethod})` : ''}`)
-    return storage
+    return this.writer.message(storage, ({type, name, copyMethod}) => `Attached ${type} storage ${name}${copyMethod ? ` (copies by ${copyMethod})` : ''}`)
   }
 }
 
