@@ -1,5 +1,3 @@
-import {renderTable} from './format.js'
-
 /**
  * The one way a command prints its result (STYLE.md, after neonctl's writer): the command hands
  * over its data and declares the fields to show, and the writer makes a table, a `key: value`
@@ -129,6 +127,13 @@ export function plainText(value: unknown): FieldText {
 function textOf<T>(field: AnySpec<T>, item: T): FieldText {
   const value = item[field.key]
   return field.format ? field.format(value, item) : plainText(value) ?? '-'
+}
+
+/** Aligned columns, a header row first; the last column is not padded. */
+function renderTable(headers: string[], rows: string[][]): string {
+  const widths = headers.map((header, i) => Math.max(header.length, ...rows.map((row) => (row[i] ?? '').length)))
+  const line = (cells: string[]) => cells.map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ').trimEnd()
+  return [line(headers), ...rows.map((row) => line(row))].join('\n')
 }
 
 export function renderRows<Row>(rows: Row[], fields: Array<Field<Row>>): string {

@@ -111,10 +111,10 @@ describe('--json output', () => {
     return result
   }
 
-  it('of every command that has one, and of an error', async () => {
-    const commands = Object.keys(manifestCommands())
-    for (const id of WITHOUT_JSON) expect(manifestCommands()[id].flags.json).toBeUndefined()
+  // One scenario in steps (each needs the one before); the last compares what they recorded.
+  const STEP = 300_000
 
+  it('of config and the pg lifecycle', async () => {
     // Settings first: the rest of the run uses the defaults.
     await pin('config list', ['config', 'list'])
     await pin('config set', ['config', 'set', 'default-storage', 'local'])
@@ -130,11 +130,17 @@ describe('--json output', () => {
     await pin('pg stop', ['pg', 'stop', 'shape'])
     await pin('pg start', ['pg', 'start', 'shape'])
     await pin('pg restart', ['pg', 'restart', 'shape'])
+  }, STEP)
+
+  it('of snapshots and checkout', async () => {
 
     await pin('snapshot create', ['snapshot', 'create', 'shape@one'])
     await pin('snapshot list', ['snapshot', 'list'], (json) => [json.find((item: {name: string}) => item.name === 'shape@one')])
     await pin('snapshot show', ['snapshot', 'show', 'shape@one'])
     await pin('pg checkout', ['pg', 'checkout', 'shape@one'])
+  }, STEP)
+
+  it('of storages, push, pull and a remote destroy', async () => {
 
     await pin('storage attach', ['storage', 'attach', '-t', 'dir', '-n', 'share', '-c', `path=${path.join(scratch, 'share')}`])
     await pin('storage attach (local)', ['storage', 'attach', '-t', 'local', '-n', 'other', '-c', `path=${path.join(scratch, 'other')}`])
@@ -147,11 +153,17 @@ describe('--json output', () => {
     await pin('snapshot pull', ['snapshot', 'pull', '--from', 'share', 'shape@one', '--as', 'pulled'])
     await pin('snapshot destroy --storage (remote)', ['snapshot', 'destroy', 'shape@one', '--storage', 'share'])
     await pin('storage detach', ['storage', 'detach', 'share'])
+  }, STEP)
+
+  it('of export, import and destroy', async () => {
 
     const archive = path.join(scratch, 'shape.zenith')
     await pin('snapshot export', ['snapshot', 'export', 'shape@one', '-o', archive])
     await pin('snapshot import', ['snapshot', 'import', '--from', archive, 'imported'])
     await pin('snapshot destroy', ['snapshot', 'destroy', 'imported'])
+  }, STEP)
+
+  it('of recv, with the URL on stderr', async () => {
 
     // recv: the URL on stderr while it waits, the result alone on stdout.
     const child = execa('node', [BIN, 'snapshot', 'recv', '--json'], {env: receiver.env(), reject: false, buffer: true})
@@ -166,6 +178,9 @@ describe('--json output', () => {
     const received = await child
     expect(received.exitCode).toBe(0)
     shapes['snapshot recv'] = shapeOf(JSON.parse(String(received.stdout)))
+  }, STEP)
+
+  it('of an error, and all of them as test/contract/json-shapes.json pins them', async () => {
 
     const error = await home.run(['pg', 'show', 'nosuch', '--json'])
     expect(error.exitCode).toBe(3)
@@ -180,8 +195,10 @@ describe('--json output', () => {
     expect((await home.ok(['pg', 'list', '--json'])).json).toEqual([])
 
     // Every command with --json has its shape pinned here.
+    const commands = Object.keys(manifestCommands())
+    for (const id of WITHOUT_JSON) expect(manifestCommands()[id].flags.json).toBeUndefined()
     const pinned = new Set(Object.keys(shapes).map((name) => name.split(' (')[0].replace(/ --\S+$/, '').replace(' ', ':')))
     expect(commands.filter((id) => !WITHOUT_JSON.includes(id) && !pinned.has(id))).toEqual([])
     expectContract('json-shapes.json', shapes)
-  })
+  }, STEP)
 })
