@@ -15,7 +15,7 @@ export async function openZenith(home = resolveHome()): Promise<Zenith> {
 async function ensureDefaultStorage(zenith: Zenith): Promise<void> {
   const data = await zenith.store.read()
   if (data.storages[DEFAULT_STORAGE]) return
-  const user = await pgOsUser()
+  const user = await pgOsUser(zenith)
   const record = await attachDefaultStorage(path.join(zenith.home, 'storages', DEFAULT_STORAGE), {checkReachable: (folder) => assertReachable(user, folder)})
   await zenith.store.update((current) => {
     current.storages[DEFAULT_STORAGE] ??= record

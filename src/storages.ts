@@ -82,7 +82,7 @@ export async function attachStorage(zenith: Zenith, options: AttachStorageOption
   const name = validateName('storage', options.name)
   const draft = kind.configure(name, options.options)
   if ((await zenith.store.read()).storages[name]) throw nameTaken(name)
-  const record = await kind.attach(draft, {checkReachable: async (folder) => assertReachable(await pgOsUser(), folder)})
+  const record = await kind.attach(draft, {checkReachable: async (folder) => assertReachable(await pgOsUser(zenith), folder)})
   await zenith.store.update((data) => {
     if (data.storages[name]) throw nameTaken(name)
     data.storages[name] = record

@@ -7,6 +7,7 @@ import type {OnProgress} from '../progress.js'
 import {recoverInterrupted} from '../recovery.js'
 import {maskPasswords} from '../secrets.js'
 import {progressRenderer} from './progress.js'
+import {type Writer, writer} from './writer.js'
 
 /**
  * Owns what every command shares: --json, ZENITH_HOME and the store, repair of work a killed
@@ -16,6 +17,7 @@ import {progressRenderer} from './progress.js'
 export abstract class BaseCommand extends Command {
   static override enableJsonFlag = true
   private zenithPromise?: Promise<Zenith>
+  private resultWriter?: Writer
 
   /** The opened ZENITH_HOME; opening it also repairs what an interrupted command left. */
   protected openZenith(): Promise<Zenith> {
@@ -27,6 +29,15 @@ export abstract class BaseCommand extends Command {
       return zenith
     })
     return this.zenithPromise
+  }
+
+  /**
+   * Prints the result for a person (table, layout, sentence) and gives the data back: `run()`
+   * returns it, and under --json oclif prints that value as the one JSON document on stdout.
+   */
+  protected get writer(): Writer {
+    this.resultWriter ??= writer({json: this.jsonEnabled()})
+    return this.resultWriter
   }
 
   protected get progress(): OnProgress {

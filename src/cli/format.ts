@@ -12,13 +12,6 @@ export function formatBytes(bytes: number): string {
   return `${value.toFixed(digits)}${units[unit]}`
 }
 
-/** Aligned columns, a header row first; the last column is not padded. */
-export function renderTable(headers: string[], rows: string[][]): string {
-  const widths = headers.map((header, i) => Math.max(header.length, ...rows.map((row) => (row[i] ?? '').length)))
-  const line = (cells: string[]) => cells.map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ').trimEnd()
-  return [line(headers), ...rows.map((row) => line(row))].join('\n')
-}
-
 export function formatRate(bytes: number, seconds: number): string {
   return `${formatBytes(seconds > 0 ? bytes / seconds : 0)}/s`
 }

@@ -5,7 +5,7 @@
  */
 export const PLANNED_COMMANDS = [
   'pitr:create', 'pitr:list', 'pitr:show', 'pitr:extract-snapshot', 'pitr:gc', 'pitr:destroy',
-  'snapshot:diff', 'pg:promote', 'serve', 'console', 'doctor', 'config:get', 'config:set', 'autocomplete', 'version',
+  'snapshot:diff', 'pg:promote', 'serve', 'console', 'doctor', 'autocomplete', 'version',
 ] as const
 
 /** The planned command (or topic of planned commands, like `pitr`) that `id` names, if any. */

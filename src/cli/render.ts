@@ -1,13 +1,6 @@
-import type {PgInfo} from '../pg/lifecycle.js'
+/** Field formats more than one command shows (the writer renders them; see writer.ts). */
 import {maskPasswords} from '../secrets.js'
 import type {StorageInfo} from '../storages.js'
-import {formatBytes, renderTable} from './format.js'
-
-export function pgTable(pgs: PgInfo[]): string {
-  return renderTable(['ROLE', 'PGDATA', 'USED', 'STORAGE', 'ENDPOINT', 'STATUS'], pgs.map((pg) => [
-    pg.role, pg.name, formatBytes(pg.usedBytes), pg.storage, pg.status === 'running' ? pg.endpoint : '-', pg.status,
-  ]))
-}
 
 /**
  * The OPTIONS of a storage: what was attached with -c (the path has its own column), then

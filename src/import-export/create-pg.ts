@@ -1,11 +1,11 @@
 import {randomBytes} from 'node:crypto'
 
 import type {Zenith} from '../context.js'
-import {type CreatePgOptions, type PgInfo, createPg} from '../pg/lifecycle.js'
+import {type CreatePgOptions, type PgInfo, createPg, defaultStorageName} from '../pg/lifecycle.js'
 import {silent} from '../progress.js'
 import {fillFromSnapshot} from '../snapshot/clone.js'
 import {destroySnapshot, resolveSnapshot} from '../snapshot/snapshots.js'
-import {DEFAULT_STORAGE, volumeStorage} from '../storage/registry.js'
+import {volumeStorage} from '../storage/registry.js'
 import {importSnapshot, isSnapshotUrl} from './import.js'
 
 /**
@@ -26,7 +26,7 @@ export async function createPgFromSnapshot(zenith: Zenith, options: Omit<CreateP
     })
   }
 
-  const storageName = options.storage ?? DEFAULT_STORAGE
+  const storageName = options.storage ?? await defaultStorageName(zenith)
   const temporary = `import-${randomBytes(4).toString('hex')}`
   const imported = await importSnapshot(zenith, {from: options.snapshot, name: temporary, storage: storageName, onProgress})
   onProgress({type: 'step', message: 'Downloading snapshot... Done'})
@@ -36,6 +36,7 @@ export async function createPgFromSnapshot(zenith: Zenith, options: Omit<CreateP
     const fill = fillFromSnapshot(zenith, temporary, {cow: thin})
     const pg = await createPg(zenith, {
       ...options,
+      storage: storageName,
       fill: async (target) => ({...await fill(target), origin: {snapshot: imported.source, cow: false}}),
     })
     return pg

@@ -228,7 +228,7 @@ async function withScratch<T>(zenith: Zenith, snapshot: SnapshotRecord, work: (d
   const dir = path.join(storage.record.path!, '.scratch', `export-${snapshot.volume}.p${process.pid}.${randomBytes(3).toString('hex')}`)
   const {pgOsUser} = await import('../pg/os-user.js')
   await mkdir(dir, {recursive: true, mode: 0o700})
-  await giveTo(await pgOsUser(), dir)
+  await giveTo(await pgOsUser(zenith), dir)
   await chmod(dir, 0o700)
   try {
     return await work(dir)

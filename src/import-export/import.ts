@@ -96,7 +96,7 @@ type Imported = Omit<ImportResult, 'seconds'>
 async function importBasebackup(context: Context, source: BasebackupSource, signal: AbortSignal): Promise<Imported> {
   const {zenith, options, onProgress} = context
   const binaries = await findPgBinaries(zenith)
-  const osUser = await pgOsUser()
+  const osUser = await pgOsUser(context.zenith)
   const name = options.name ?? defaultName(source.host)
   const label = `Importing ${name}`
   let copied = 0
@@ -197,7 +197,7 @@ async function importDataDirectory(context: Context, source: string, signal: Abo
 
   const version = await readPgVersion(source)
   await findPgBinaries(zenith, version || undefined)
-  const osUser = await pgOsUser()
+  const osUser = await pgOsUser(context.zenith)
   const name = options.name ?? defaultName(path.basename(source))
   const isBasebackup = await exists(path.join(source, 'backup_manifest')) && await exists(path.join(source, 'backup_label'))
   onProgress({type: 'step', message: `Copying ${source} into snapshot ${name}`})
@@ -232,7 +232,7 @@ interface StreamSource {
 async function importStream(context: Context, input: StreamSource): Promise<Imported> {
   const {zenith, options, onProgress} = context
   const {extractArchive} = await import('../archive/read.js')
-  const osUser = await pgOsUser()
+  const osUser = await pgOsUser(context.zenith)
   let name = options.name ?? input.fallbackName
   let label = `Importing ${name}`
   let done = 0

@@ -7,6 +7,7 @@ import {DEFAULT_STORAGE, volumeStorage} from '../storage/registry.js'
 import {ZenithError} from '../errors.js'
 import type {OnProgress} from '../progress.js'
 import {silent} from '../progress.js'
+import {getSetting} from '../settings.js'
 import {isAlive} from '../state/lock.js'
 import {validateName} from '../state/names.js'
 import type {PgRecord, StoreData} from '../state/schema.js'
@@ -50,6 +51,20 @@ export interface CreatePgOptions {
   fill?: (target: {storage: string; volume: string; dataDir: string}) => Promise<{pgVersion: number; origin: PgRecord['origin']; password?: string}>
 }
 
+/**
+ * The storage a new pg goes to when neither -s nor a snapshot decides: the `default-storage`
+ * setting, `local` unless the user set another.
+ */
+export async function defaultStorageName(zenith: Zenith): Promise<string> {
+  const setting = await getSetting(zenith.home, 'default-storage')
+  if (setting.source === 'set' && !(await zenith.store.read()).storages[setting.value]) {
+    throw new ZenithError('STORAGE_NOT_FOUND', `The default storage "${setting.value}" (setting default-storage) is not attached.`,
+      `Attach it, pass -s STORAGE, or go back to ${DEFAULT_STORAGE} with \`zenith config unset default-storage\`.`)
+  }
+
+  return setting.value
+}
+
 /** initdb into a storage and, unless told otherwise, start postgres on it. */
 export async function createPg(zenith: Zenith, options: CreatePgOptions = {}): Promise<PgInfo> {
   const onProgress = options.onProgress ?? silent
@@ -57,10 +72,11 @@ export async function createPg(zenith: Zenith, options: CreatePgOptions = {}): P
   if (options.name !== undefined) validateName('pg', options.name)
   if (options.port !== undefined) await checkPortFree(options.port)
   const binaries = options.fill ? undefined : await findPgBinaries(zenith)
-  const osUser = await pgOsUser()
+  const osUser = await pgOsUser(zenith)
+  const storageName = options.storage ?? await defaultStorageName(zenith)
 
   const record = await zenith.store.update(async (data) => {
-    const storage = volumeStorage(data, options.storage ?? DEFAULT_STORAGE)
+    const storage = volumeStorage(data, storageName)
     const name = options.name ?? nextDefaultName(data)
     if (data.pgs[name]) throw new ZenithError('NAME_TAKEN', `A pg named "${name}" already exists.`, 'Choose another name, or destroy it first with `zenith pg destroy`.')
     // The snapshot it copies must still be there when the copy is reserved (a destroy may have
@@ -172,7 +188,7 @@ export async function startClaimed(zenith: Zenith, pg: PgRecord, onProgress: OnP
 
   const binaries = await findPgBinaries(zenith, pg.pgVersion)
   onProgress({type: 'step', message: `Starting postgres on ${pg.name}`})
-  const cluster = clusterOf(zenith, pg, dataDir, binaries, await pgOsUser())
+  const cluster = clusterOf(zenith, pg, dataDir, binaries, await pgOsUser(zenith))
   await startCluster(cluster)
   if (pg.passwordPending) await finishPasswordStep(zenith, pg.name, cluster)
 }
@@ -185,7 +201,7 @@ export async function finishPasswordStep(zenith: Zenith, name: string, cluster?:
   const data = await zenith.store.read()
   const pg = pgRecord(data, name)
   if (!pg.passwordPending) return
-  cluster ??= clusterOf(zenith, pg, dataDirOf(data, pg), await findPgBinaries(zenith, pg.pgVersion), await pgOsUser())
+  cluster ??= clusterOf(zenith, pg, dataDirOf(data, pg), await findPgBinaries(zenith, pg.pgVersion), await pgOsUser(zenith))
   await setSuperuserPassword(cluster, pg.password, waitSeconds)
   await zenith.store.update((current) => {
     if (current.pgs[name]) delete current.pgs[name].passwordPending
@@ -201,7 +217,7 @@ async function stopClaimed(zenith: Zenith, pg: PgRecord, options: {mode?: 'fast'
   }
 
   options.onProgress?.({type: 'step', message: `Stopping postgres on ${pg.name}`})
-  await stopCluster({dataDir, osUser: await pgOsUser(), binaries: await findPgBinaries(zenith, pg.pgVersion)}, options.mode ?? 'fast')
+  await stopCluster({dataDir, osUser: await pgOsUser(zenith), binaries: await findPgBinaries(zenith, pg.pgVersion)}, options.mode ?? 'fast')
 }
 
 export async function destroyPg(zenith: Zenith, name: string, options: {force?: boolean; onProgress?: OnProgress} = {}): Promise<{name: string; snapshotsDestroyed: string[]}> {
@@ -229,7 +245,7 @@ export async function finishDestroy(zenith: Zenith, pg: PgRecord, onProgress: On
   const dataDir = storage.volumePath(pg.volume)
   if ((await clusterStatus(dataDir)).status === 'running') {
     onProgress({type: 'step', message: `Stopping postgres on ${pg.name}`})
-    await stopCluster({dataDir, osUser: await pgOsUser(), binaries: await findPgBinaries(zenith, pg.pgVersion)}, 'immediate')
+    await stopCluster({dataDir, osUser: await pgOsUser(zenith), binaries: await findPgBinaries(zenith, pg.pgVersion)}, 'immediate')
   }
 
   onProgress({type: 'step', message: `Removing ${pg.name}`})

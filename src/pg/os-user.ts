@@ -2,6 +2,7 @@ import {chown} from 'node:fs/promises'
 
 import {ZenithError} from '../errors.js'
 import {run} from '../process.js'
+import {settingValue} from '../settings.js'
 
 export interface OsUser {
   name: string
@@ -10,22 +11,28 @@ export interface OsUser {
 }
 
 const cache = new Map<string, OsUser>()
+/** The configured user name per home: read once, the settings do not change under a command. */
+const names = new Map<string, Promise<string>>()
 
 export function runningAsRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0
 }
 
-/** The unprivileged user postgres runs as when zenith is root (postgres refuses to run as root). */
-export async function pgOsUser(): Promise<OsUser | undefined> {
+/**
+ * The unprivileged user postgres runs as when zenith is root (postgres refuses to run as root):
+ * ZENITH_PG_USER, else the `pg-user` setting of the home, else postgres.
+ */
+export async function pgOsUser(zenith: {home: string}): Promise<OsUser | undefined> {
   if (!runningAsRoot()) return undefined
-  const name = process.env.ZENITH_PG_USER || 'postgres'
+  if (!names.has(zenith.home)) names.set(zenith.home, settingValue(zenith.home, 'pg-user'))
+  const name = await names.get(zenith.home)!
   const cached = cache.get(name)
   if (cached) return cached
   const result = await run('id', ['-u', name])
   const group = await run('id', ['-g', name])
   if (result.exitCode !== 0 || group.exitCode !== 0) {
     throw new ZenithError('PERMISSION_DENIED', `zenith runs as root, and postgres refuses to; the OS user "${name}" to run it as does not exist.`,
-      `Create it (useradd --system ${name}) or set ZENITH_PG_USER to an existing unprivileged user.`)
+      `Create it (useradd --system ${name}) or choose an existing unprivileged user with "zenith config set pg-user NAME" (or ZENITH_PG_USER).`)
   }
 
   const user = {name, uid: Number(result.stdout), gid: Number(group.stdout)}

@@ -38,7 +38,7 @@ export async function withTempInstance<T>(zenith: Zenith, snapshot: SnapshotReco
   const storage = volumeStorage(data, snapshot.storage)
   await reclaimTempInstances(zenith, snapshot.storage)
   const binaries = await findPgBinaries(zenith, snapshot.pgVersion || undefined)
-  const osUser = await pgOsUser()
+  const osUser = await pgOsUser(zenith)
   const volume = `${PREFIX}${snapshot.name.replaceAll(/[^A-Za-z0-9_.-]/g, '_')}.p${process.pid}.${randomBytes(3).toString('hex')}`
   const port = await allocatePort(Object.values(data.pgs).map((pg) => pg.port))
   const dataDir = storage.volumePath(volume)
@@ -88,7 +88,7 @@ export async function reclaimTempInstances(zenith: Zenith, storageName: string):
     const dataDir = storage.volumePath(entry)
     if ((await clusterStatus(dataDir)).status === 'running') {
       const version = await readPgVersion(dataDir)
-      await stopCluster({dataDir, osUser: await pgOsUser(), binaries: await findPgBinaries(zenith, version || undefined)}, 'immediate')
+      await stopCluster({dataDir, osUser: await pgOsUser(zenith), binaries: await findPgBinaries(zenith, version || undefined)}, 'immediate')
     }
 
     // A postmaster killed while it started (no pid file yet) is not seen by clusterStatus.

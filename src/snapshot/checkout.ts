@@ -56,7 +56,7 @@ export async function checkout(zenith: Zenith, ref: string, options: {onProgress
   if (journal.wasRunning) {
     onProgress({type: 'step', message: `Stopping postgres on ${pg.name}`})
     const storage = volumeStorage(await zenith.store.read(), pg.storage)
-    await stopCluster({dataDir: storage.volumePath(pg.volume), osUser: await pgOsUser(), binaries: await findPgBinaries(zenith, pg.pgVersion).catch(() => binaries)}, 'fast')
+    await stopCluster({dataDir: storage.volumePath(pg.volume), osUser: await pgOsUser(zenith), binaries: await findPgBinaries(zenith, pg.pgVersion).catch(() => binaries)}, 'fast')
   }
 
   // The claim is held until postgres runs again: a `pg start` racing this checkout can never
@@ -84,7 +84,7 @@ export async function finishCheckout(zenith: Zenith, pg: PgRecord, journal: Chec
   // or swapped under a live server.
   const dataDir = storage.volumePath(pg.volume)
   if (journal.stage !== 'restored' && (await clusterStatus(dataDir)).status === 'running') {
-    await stopCluster({dataDir, osUser: await pgOsUser(), binaries: await findPgBinaries(zenith, pg.pgVersion)}, 'fast')
+    await stopCluster({dataDir, osUser: await pgOsUser(zenith), binaries: await findPgBinaries(zenith, pg.pgVersion)}, 'fast')
   }
 
   if (journal.stage === 'started') {

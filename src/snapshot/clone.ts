@@ -34,7 +34,7 @@ export function fillFromSnapshot(zenith: Zenith, ref: string, options: {cow: boo
       await copyTree(volumeStorage(data, snapshot.storage).snapshotPath(snapshot.volume), dataDir, 'never', true)
     }
 
-    await prepareDataDir(dataDir, await pgOsUser())
+    await prepareDataDir(dataDir, await pgOsUser(zenith))
     return {
       pgVersion: snapshot.pgVersion || await readPgVersion(dataDir),
       origin: {snapshot: snapshot.name, cow: options.cow},

@@ -60,7 +60,7 @@ export async function createSnapshot(zenith: Zenith, ref: string, options: {onPr
   const dataDir = storage.volumePath(pg.volume)
   try {
     const {status} = await clusterStatus(dataDir)
-    const osUser = await pgOsUser()
+    const osUser = await pgOsUser(zenith)
     if (storage.capabilities.atomicSnapshot) {
       onProgress({type: 'step', message: `Snapshotting ${pgName} (${storage.driver}, atomic)`})
       record.method = 'fs-snapshot'

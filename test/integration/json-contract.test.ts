@@ -1,29 +1,29 @@
 /**
- * The output contract scripts rely on: the flags of each command of the pg lifecycle and storage
- * list/show, and the keys (with JSON types) of their --json output and of the error shape. A change
- * here must be deliberate. After an intended change, rebuild and regenerate the snapshots with
+ * The output contract scripts rely on: the flags of every command, and the keys (with JSON types,
+ * nested objects and the elements of lists included) of the --json output of every command that
+ * has one, and of the error shape. A change here must be deliberate. After an intended change,
+ * rebuild and regenerate the snapshots with
  *
  *   npx tsc -p tsconfig.build.json && npx oclif manifest && \
  *   UPDATE_CONTRACT=1 NODE_OPTIONS=--experimental-vm-modules npx jest test/integration/json-contract.test.ts
  *
- * and review the diff of test/contract/*.json. Commands of other areas (snapshot, import/export,
- * remotes) pin their own flags; this file covers the flags of the ones listed in COMMANDS, and
- * the --json shapes of those and of snapshot create, list, show, push and destroy (local and at a
- * dir remote).
+ * and review the diff of test/contract/*.json.
  */
 import {existsSync, readFileSync, writeFileSync} from 'node:fs'
-import {mkdtemp, rm} from 'node:fs/promises'
+import {chmod, mkdtemp, rm} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
-import {ROOT, TestHome} from '../helpers/zenith.js'
+import {execa} from 'execa'
 
-const COMMANDS = [
-  'pg:create', 'pg:destroy', 'pg:list', 'pg:logs', 'pg:psql', 'pg:restart', 'pg:show', 'pg:start', 'pg:stop', 'pg:url',
-  'storage:list', 'storage:show',
-]
+import {BIN, ROOT, type RunResult, TestHome} from '../helpers/zenith.js'
+
 const UPDATE = process.env.UPDATE_CONTRACT === '1'
 const CONTRACT_DIR = path.join(ROOT, 'test', 'contract')
+/** Commands without --json: their output is not a result (psql's own terminal session). */
+const WITHOUT_JSON = ['pg:psql']
+/** Values that are maps of the user's own keys (postgres settings, storage options): only "object" is the contract. */
+const FREE_FORM = new Set(['settings', 'options'])
 
 /** Compares `actual` with the committed snapshot `file`, or rewrites it under UPDATE_CONTRACT=1. */
 function expectContract(file: string, actual: unknown): void {
@@ -37,10 +37,21 @@ function expectContract(file: string, actual: unknown): void {
   expect(actual).toEqual(JSON.parse(readFileSync(target, 'utf8')))
 }
 
-/** Keys and JSON types of an object, one level deep: what a script reading it depends on. */
-function shapeOf(value: Record<string, unknown>): Record<string, string> {
-  return Object.fromEntries(Object.entries(value).sort(([a], [b]) => a.localeCompare(b))
-    .map(([key, item]) => [key, item === null ? 'null' : Array.isArray(item) ? 'array' : typeof item]))
+type Shape = string | Shape[] | {[key: string]: Shape}
+
+/**
+ * Keys and JSON types of a value, what a script reading it depends on: objects key by key
+ * (sorted), a list as the shape of its first element (or "array" when empty).
+ */
+function shapeOf(value: unknown, key?: string): Shape {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return value.length === 0 ? 'array' : [shapeOf(value[0])]
+  if (typeof value === 'object' && !(key && FREE_FORM.has(key))) {
+    return Object.fromEntries(Object.entries(value as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b))
+      .map(([name, item]) => [name, shapeOf(item, name)]))
+  }
+
+  return typeof value
 }
 
 interface ManifestCommand {
@@ -48,13 +59,15 @@ interface ManifestCommand {
   flags: Record<string, {type: string; char?: string; multiple?: boolean; options?: string[]; default?: unknown}>
 }
 
+function manifestCommands(): Record<string, ManifestCommand> {
+  return (JSON.parse(readFileSync(path.join(ROOT, 'oclif.manifest.json'), 'utf8')) as {commands: Record<string, ManifestCommand>}).commands
+}
+
 describe('command flags (oclif.manifest.json)', () => {
-  it('match test/contract/commands.json', () => {
-    const manifest = JSON.parse(readFileSync(path.join(ROOT, 'oclif.manifest.json'), 'utf8')) as {commands: Record<string, ManifestCommand>}
-    const missing = COMMANDS.filter((id) => !manifest.commands[id])
-    expect(missing).toEqual([])
-    const contract = Object.fromEntries(COMMANDS.map((id) => {
-      const command = manifest.commands[id]
+  it('of every command match test/contract/commands.json', () => {
+    const commands = manifestCommands()
+    const contract = Object.fromEntries(Object.keys(commands).sort().map((id) => {
+      const command = commands[id]
       return [id, {
         args: Object.entries(command.args).map(([name, arg]) => (arg.required ? `${name} (required)` : name)),
         flags: Object.entries(command.flags).sort(([a], [b]) => a.localeCompare(b)).map(([name, flag]) => [
@@ -72,65 +85,129 @@ describe('command flags (oclif.manifest.json)', () => {
 
 describe('--json output', () => {
   let home: TestHome
-  const shapes: Record<string, Record<string, string>> = {}
+  let receiver: TestHome
+  let scratch: string
+  const shapes: Record<string, Shape> = {}
 
   beforeAll(async () => {
-    home = await TestHome.create(6095)
+    home = await TestHome.create(8300)
+    receiver = await TestHome.create(8320)
+    scratch = await mkdtemp(path.join(os.tmpdir(), 'zenith-contract-'))
+    // As root, postgres runs as another OS user, which must be able to enter the storage folders.
+    await chmod(scratch, 0o711)
   })
 
   afterAll(async () => {
-    await home.destroy()
+    await home?.destroy()
+    await receiver?.destroy()
+    await rm(scratch, {recursive: true, force: true})
   })
 
-  it('of pg create, list, show, url, logs, stop, start, destroy, storage list, show, snapshot create, list, show, push, destroy, and of an error', async () => {
-    const created = await home.ok(['pg', 'create', 'shape', '--json'])
-    shapes['pg create'] = shapeOf(created.json)
+  /** Runs a command with --json, checks stdout is one JSON document, and records its shape. */
+  async function pin(name: string, args: string[], pick: (json: any) => unknown = (json) => json, on = home): Promise<RunResult> {
+    const result = await on.ok([...args, '--json'])
+    expect(() => JSON.parse(result.stdout)).not.toThrow()
+    shapes[name] = shapeOf(pick(result.json))
+    return result
+  }
+
+  // One scenario in steps (each needs the one before); the last compares what they recorded.
+  const STEP = 300_000
+
+  it('of config and the pg lifecycle', async () => {
+    // Settings first: the rest of the run uses the defaults.
+    await pin('config list', ['config', 'list'])
+    await pin('config set', ['config', 'set', 'default-storage', 'local'])
+    await pin('config get', ['config', 'get', 'default-storage'])
+    await pin('config unset', ['config', 'unset', 'default-storage'])
+
+    const created = await pin('pg create', ['pg', 'create', 'shape'])
     expect(created.json.status).toBe('running')
-
-    const list = await home.ok(['pg', 'list', '--json'])
-    expect(Array.isArray(list.json)).toBe(true)
+    const list = await pin('pg list', ['pg', 'list'])
     expect(list.json).toHaveLength(1)
-    shapes['pg list[]'] = shapeOf(list.json[0])
-    shapes['pg show'] = shapeOf((await home.ok(['pg', 'show', 'shape', '--json'])).json)
-    shapes['pg url'] = shapeOf((await home.ok(['pg', 'url', 'shape', '--json'])).json)
-    shapes['pg logs'] = shapeOf((await home.ok(['pg', 'logs', 'shape', '--json'])).json)
-    shapes['pg stop'] = shapeOf((await home.ok(['pg', 'stop', 'shape', '--json'])).json)
-    shapes['pg start'] = shapeOf((await home.ok(['pg', 'start', 'shape', '--json'])).json)
+    await pin('pg url', ['pg', 'url', 'shape'])
+    await pin('pg logs', ['pg', 'logs', 'shape'])
+    await pin('pg stop', ['pg', 'stop', 'shape'])
+    await pin('pg start', ['pg', 'start', 'shape'])
+    await pin('pg restart', ['pg', 'restart', 'shape'])
+  }, STEP)
 
-    const storages = await home.ok(['storage', 'list', '--json'])
-    expect(storages.json.map((storage: {name: string}) => storage.name)).toContain('local')
-    shapes['storage list[]'] = shapeOf(storages.json.find((storage: {name: string}) => storage.name === 'local'))
-    shapes['storage show'] = shapeOf((await home.ok(['storage', 'show', 'local', '--json'])).json)
+  it('of snapshots and checkout', async () => {
+
+    await pin('snapshot create', ['snapshot', 'create', 'shape@one'])
+    await pin('snapshot list', ['snapshot', 'list'], (json) => [json.find((item: {name: string}) => item.name === 'shape@one')])
+    await pin('snapshot show', ['snapshot', 'show', 'shape@one'])
+    await pin('pg checkout', ['pg', 'checkout', 'shape@one'])
 
     // A pg made from a snapshot that is then destroyed: its CURRENT names the parent, parentExists false.
-    shapes['snapshot create'] = shapeOf((await home.ok(['snapshot', 'create', 'shape@t0', '--json'])).json)
+    await home.ok(['snapshot', 'create', 'shape@t0'])
     await home.ok(['pg', 'create', 'child', '--snapshot', 'shape@t0'])
-    shapes['snapshot destroy'] = shapeOf((await home.ok(['snapshot', 'destroy', 'shape@t0', '--json'])).json)
-    const snapshots = await home.ok(['snapshot', 'list', '--json'])
-    const child = snapshots.json.find((snapshot: {name: string}) => snapshot.name === 'child@CURRENT')
-    expect(child).toMatchObject({parent: 'shape@t0', parentExists: false})
-    shapes['snapshot list[] (with a parent)'] = shapeOf(child)
-    shapes['snapshot show'] = shapeOf((await home.ok(['snapshot', 'show', 'child@CURRENT', '--json'])).json)
+    await home.ok(['snapshot', 'destroy', 'shape@t0'])
+    const snapshots = await pin('snapshot list (with a parent)', ['snapshot', 'list'], (json) => [json.find((item: {name: string}) => item.name === 'child@CURRENT')])
+    expect(snapshots.json.find((snapshot: {name: string}) => snapshot.name === 'child@CURRENT')).toMatchObject({parent: 'shape@t0', parentExists: false})
+    await pin('snapshot show (with a parent)', ['snapshot', 'show', 'child@CURRENT'])
     await home.ok(['pg', 'destroy', 'child'])
+  }, STEP)
 
-    const remote = await mkdtemp(path.join(os.tmpdir(), 'zenith-contract-'))
-    try {
-      await home.ok(['snapshot', 'create', 'shape@t1'])
-      shapes['snapshot push'] = shapeOf((await home.ok(['snapshot', 'push', 'shape@t1', '--to', `file://${remote}`, '--json'])).json)
-      shapes['snapshot destroy --storage (remote)'] = shapeOf((await home.ok(['snapshot', 'destroy', 'shape@t1', '--storage', `file://${remote}`, '--json'])).json)
-      await home.ok(['snapshot', 'destroy', 'shape@t1'])
-    } finally {
-      await rm(remote, {recursive: true, force: true})
-    }
+  it('of storages, push, pull and a remote destroy', async () => {
+
+    await pin('storage attach', ['storage', 'attach', '-t', 'dir', '-n', 'share', '-c', `path=${path.join(scratch, 'share')}`])
+    await pin('storage attach (local)', ['storage', 'attach', '-t', 'local', '-n', 'other', '-c', `path=${path.join(scratch, 'other')}`])
+    await pin('storage list', ['storage', 'list'], (json) => [json.find((item: {name: string}) => item.name === 'local')])
+    await pin('storage show', ['storage', 'show', 'local'])
+    await pin('snapshot push', ['snapshot', 'push', 'shape@one', '--to', 'share'])
+    // With its snapshots on two storages, so that the shape of the groups is pinned too.
+    await pin('pg show', ['pg', 'show', 'shape'])
+    await pin('snapshot list --storage (remote)', ['snapshot', 'list', '--storage', 'share'])
+    await pin('snapshot pull', ['snapshot', 'pull', '--from', 'share', 'shape@one', '--as', 'pulled'])
+    await pin('snapshot destroy --storage (remote)', ['snapshot', 'destroy', 'shape@one', '--storage', 'share'])
+    await pin('storage detach', ['storage', 'detach', 'share'])
+  }, STEP)
+
+  it('of export, import and destroy', async () => {
+
+    const archive = path.join(scratch, 'shape.zenith')
+    await pin('snapshot export', ['snapshot', 'export', 'shape@one', '-o', archive])
+    await pin('snapshot import', ['snapshot', 'import', '--from', archive, 'imported'])
+    await pin('snapshot destroy', ['snapshot', 'destroy', 'imported'])
+  }, STEP)
+
+  it('of recv, with the URL on stderr', async () => {
+
+    // recv: the URL on stderr while it waits, the result alone on stdout.
+    const child = execa('node', [BIN, 'snapshot', 'recv', '--json'], {env: receiver.env(), reject: false, buffer: true})
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stderr!.on('data', (data: Buffer) => {
+        const match = /^zenith:\/\/\S+$/m.exec(data.toString())
+        if (match) resolve(match[0])
+      })
+      child.on('exit', () => reject(new Error('recv exited before printing its URL')))
+    })
+    await pin('snapshot push (zenith://)', ['snapshot', 'push', 'shape@one', '--to', url])
+    const received = await child
+    expect(received.exitCode).toBe(0)
+    shapes['snapshot recv'] = shapeOf(JSON.parse(String(received.stdout)))
+  }, STEP)
+
+  it('of an error, and all of them as test/contract/json-shapes.json pins them', async () => {
 
     const error = await home.run(['pg', 'show', 'nosuch', '--json'])
     expect(error.exitCode).toBe(3)
     expect(Object.keys(error.json)).toEqual(['error'])
-    shapes.error = shapeOf(error.json.error)
+    shapes.error = shapeOf(error.json)
+    // A parse error (the user's input) has the same shape, exit 2.
+    const invalid = await home.run(['pg', 'list', '--nosuch', '--json'])
+    expect(invalid.exitCode).toBe(2)
+    expect(shapeOf(invalid.json)).toEqual(shapes.error)
 
-    shapes['pg destroy'] = shapeOf((await home.ok(['pg', 'destroy', 'shape', '--json'])).json)
+    await pin('pg destroy', ['pg', 'destroy', 'shape', '--force'])
     expect((await home.ok(['pg', 'list', '--json'])).json).toEqual([])
 
+    // Every command with --json has its shape pinned here.
+    const commands = Object.keys(manifestCommands())
+    for (const id of WITHOUT_JSON) expect(manifestCommands()[id].flags.json).toBeUndefined()
+    const pinned = new Set(Object.keys(shapes).map((name) => name.split(' (')[0].replace(/ --\S+$/, '').replace(' ', ':')))
+    expect(commands.filter((id) => !WITHOUT_JSON.includes(id) && !pinned.has(id))).toEqual([])
     expectContract('json-shapes.json', shapes)
-  })
+  }, STEP)
 })

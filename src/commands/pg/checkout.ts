@@ -11,7 +11,6 @@ export default class PgCheckout extends BaseCommand {
   async run() {
     const {args} = await this.parse(PgCheckout)
     const result = await checkout(await this.openZenith(), args.ref, {onProgress: this.progress})
-    this.log(`Checked out ${result.target}; the previous state is ${result.head}`)
-    return result
+    return this.writer.message(result, ({target, head}) => `Checked out ${target}; the previous state is ${head}`)
   }
 }

@@ -15,7 +15,7 @@ export default class PgCreate extends BaseCommand {
 
   static override args = {name: Args.string({description: 'name of the new pg (default pgdata<N>)'})}
   static override flags = {
-    storage: Flags.string({char: 's', description: "storage to create it in (default: the snapshot's storage with --snapshot, else local)"}),
+    storage: Flags.string({char: 's', description: "storage to create it in (default: the snapshot's storage with --snapshot, else the default-storage setting, local unless set)"}),
     start: Flags.boolean({description: 'start postgres after creating it', default: true, allowNo: true}),
     port: Flags.integer({description: 'TCP port (default: the first free one from 5432)'}),
     set: Flags.string({description: 'postgres setting key=value (repeatable)', multiple: true}),
@@ -30,7 +30,6 @@ export default class PgCreate extends BaseCommand {
     const pg = flags.snapshot
       ? await createPgFromSnapshot(zenith, {...options, snapshot: flags.snapshot, cow: flags.cow})
       : await createPg(zenith, options)
-    this.log(pg.status === 'running' ? `Started postgres on ${pg.endpoint}` : `Created ${pg.name} (not started)`)
-    return pg
+    return this.writer.message(pg, ({status, endpoint, name}) => (status === 'running' ? `Started postgres on ${endpoint}` : `Created ${name} (not started)`))
   }
 }

@@ -12,7 +12,6 @@ export default class PgDestroy extends BaseCommand {
   async run() {
     const {args, flags} = await this.parse(PgDestroy)
     const result = await destroyPg(await this.openZenith(), args.name, {force: flags.force, onProgress: this.progress})
-    this.log(`Destroyed ${result.name}${result.snapshotsDestroyed.length > 0 ? ` and its snapshots ${result.snapshotsDestroyed.join(', ')}` : ''}`)
-    return result
+    return this.writer.message(result, ({name, snapshotsDestroyed}) => `Destroyed ${name}${snapshotsDestroyed.length > 0 ? ` and its snapshots ${snapshotsDestroyed.join(', ')}` : ''}`)
   }
 }

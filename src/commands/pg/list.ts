@@ -1,5 +1,5 @@
 import {BaseCommand} from '../../cli/base-command.js'
-import {pgTable} from '../../cli/render.js'
+import {formatBytes} from '../../cli/format.js'
 import {listPgs} from '../../pg/lifecycle.js'
 
 export default class PgList extends BaseCommand {
@@ -9,7 +9,14 @@ export default class PgList extends BaseCommand {
   async run() {
     await this.parse(PgList)
     const pgs = await listPgs(await this.openZenith())
-    this.log(pgTable(pgs))
-    return pgs
+    return this.writer.table(pgs, {fields: [
+      'role',
+      {key: 'name', label: 'PGDATA'},
+      {key: 'usedBytes', label: 'USED', format: formatBytes},
+      'storage',
+      // A stopped pg has no endpoint to connect to.
+      {key: 'endpoint', format: (endpoint, pg) => (pg.status === 'running' ? endpoint : '-')},
+      'status',
+    ]})
   }
 }

@@ -16,12 +16,11 @@ export default class PgLogs extends BaseCommand {
     const {args, flags} = await this.parse(PgLogs)
     const zenith = await this.openZenith()
     const log = await readLog(zenith, args.name, flags.lines)
-    if (this.jsonEnabled()) return log
-    if (log.text) this.log(log.text)
-    if (flags.follow) {
+    this.writer.message(log, ({text}) => text)
+    if (flags.follow && !this.jsonEnabled()) {
       const controller = new AbortController()
       process.once('SIGINT', () => controller.abort())
-      await followLog(log.file, log.size, (chunk) => process.stdout.write(chunk), controller.signal)
+      await followLog(log.file, log.size, (chunk) => this.writer.append(chunk), controller.signal)
     }
 
     return log

@@ -14,7 +14,6 @@ export default class PgRestart extends BaseCommand {
   async run() {
     const {args, flags} = await this.parse(PgRestart)
     const pg = await restartPg(await this.openZenith(), args.name, {mode: flags.mode as 'fast' | 'immediate', onProgress: this.progress})
-    this.log(`Started postgres on ${pg.endpoint}`)
-    return pg
+    return this.writer.message(pg, ({endpoint}) => `Started postgres on ${endpoint}`)
   }
 }

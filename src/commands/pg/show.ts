@@ -13,25 +13,25 @@ export default class PgShow extends BaseCommand {
   async run() {
     const {args} = await this.parse(PgShow)
     const pg = await inspectPg(await this.openZenith(), args.name)
-    this.log([
-      `${pg.name}:`,
-      `  role: ${pg.role}`,
-      `  status: ${pg.status}`,
-      `  endpoint: ${pg.endpoint}`,
-      `  storage: ${pg.storage}`,
-      `  space used on ${pg.storage}: ${formatBytes(pg.usedBytes)}`,
-      `  space used on all storages: ${formatBytes(pg.usedOnAllBytes)}`,
-      `  postgres: ${pg.pgVersion}`,
-      `  data directory: ${pg.dataDir}`,
-      `  log: ${pg.logFile}`,
-      ...(pg.origin ? [`  created from: ${pg.origin.snapshot}${pg.origin.cow ? ' (copy-on-write clone)' : ''}`] : []),
-      '  snapshots:',
-      ...(pg.snapshots.length === 0 ? ['    -'] : pg.snapshots.flatMap((group) => [
-        `    on ${group.storage}:${group.error ? ` (${unreachableLine(group.error)})` : ''}`,
-        ...group.items.map((item) => `      ${item.name}: ${formatBytes(item.sizeBytes)}${item.sizeExact ? '' : '*'}`),
-      ])),
-      ...(Object.keys(pg.settings).length > 0 ? ['  settings:', ...Object.entries(pg.settings).map(([key, value]) => `    ${key} = ${value}`)] : []),
-    ].join('\n'))
-    return pg
+    return this.writer.layout(pg, {title: ({name}) => name, fields: [
+      'role',
+      'status',
+      'endpoint',
+      'storage',
+      {key: 'usedBytes', label: ({storage}) => `space used on ${storage}`, format: formatBytes},
+      {key: 'usedOnAllBytes', label: 'space used on all storages', format: formatBytes},
+      {key: 'pgVersion', label: 'postgres'},
+      {key: 'dataDir', label: 'data directory'},
+      {key: 'logFile', label: 'log'},
+      {key: 'origin', label: 'created from', format: (origin) => origin && `${origin.snapshot}${origin.cow ? ' (copy-on-write clone)' : ''}`},
+      {key: 'snapshots', format: (groups) => (groups.length === 0 ? ['-'] : groups.flatMap((group) => [
+        `on ${group.storage}:${group.error ? ` (${unreachableLine(group.error)})` : ''}`,
+        ...group.items.map((item) => `  ${item.name}: ${formatBytes(item.sizeBytes)}${item.sizeExact ? '' : '*'}`),
+      ]))},
+      {key: 'settings', format: (settings) => {
+        const entries = Object.entries(settings)
+        return entries.length === 0 ? undefined : entries.map(([key, value]) => `${key} = ${value}`)
+      }},
+    ]})
   }
 }

@@ -12,7 +12,6 @@ export default class PgStart extends BaseCommand {
   async run() {
     const {args, flags} = await this.parse(PgStart)
     const pg = await startPg(await this.openZenith(), args.name, {port: flags.port})
-    this.log(`Started postgres on ${pg.endpoint}`)
-    return pg
+    return this.writer.message(pg, ({endpoint}) => `Started postgres on ${endpoint}`)
   }
 }

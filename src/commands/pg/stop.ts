@@ -14,7 +14,6 @@ export default class PgStop extends BaseCommand {
   async run() {
     const {args, flags} = await this.parse(PgStop)
     const pg = await stopPg(await this.openZenith(), args.name, {mode: flags.mode as 'fast' | 'immediate'})
-    this.log(`Stopped postgres on ${pg.name}`)
-    return pg
+    return this.writer.message(pg, ({name}) => `Stopped postgres on ${name}`)
   }
 }

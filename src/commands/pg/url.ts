@@ -12,7 +12,6 @@ export default class PgUrl extends BaseCommand {
   async run() {
     const {args, flags} = await this.parse(PgUrl)
     const url = await pgUrl(await this.openZenith(), args.name, flags.database)
-    this.log(url)
-    return {url}
+    return this.writer.message({url}, (result) => result.url)
   }
 }

@@ -11,7 +11,6 @@ export default class SnapshotCreate extends BaseCommand {
   async run() {
     const {args} = await this.parse(SnapshotCreate)
     const snapshot = await createSnapshot(await this.openZenith(), args.ref, {onProgress: this.progress})
-    this.log(`Created snapshot ${snapshot.name}`)
-    return snapshot
+    return this.writer.message(snapshot, ({name}) => `Created snapshot ${name}`)
   }
 }

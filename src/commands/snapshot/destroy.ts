@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {formatBytes} from '../../cli/format.js'
-import {destroySnapshotInStorage} from '../../snapshot/inventory.js'
+import {type StorageDestroyResult, destroySnapshotInStorage} from '../../snapshot/inventory.js'
 import {destroySnapshot} from '../../snapshot/snapshots.js'
 
 export default class SnapshotDestroy extends BaseCommand {
@@ -23,20 +23,17 @@ export default class SnapshotDestroy extends BaseCommand {
     const {args, flags} = await this.parse(SnapshotDestroy)
     const zenith = await this.openZenith()
     if (!flags.storage) {
-      const result = await destroySnapshot(zenith, args.ref, {force: flags.force})
-      this.log('Ok')
-      return result
+      return this.writer.message(await destroySnapshot(zenith, args.ref, {force: flags.force}), () => 'Ok')
     }
 
-    const result = await destroySnapshotInStorage(zenith, flags.storage, args.ref, {force: flags.force})
-    if (!result.remote) {
-      this.log('Ok')
-      return result
-    }
-
-    this.log(`Destroyed ${result.name} in ${result.storage}: ` + (result.collected
-      ? `deleted ${result.packsDeleted} unused pack${result.packsDeleted === 1 ? '' : 's'}${result.chunksDeleted > 0 ? ` and ${result.chunksDeleted} chunk objects` : ''} (${formatBytes(result.freedBytes)}); ${formatBytes(result.storedBytes)} stored.`
-      : `${result.notCollected}.`))
-    return result
+    return this.writer.message(await destroySnapshotInStorage(zenith, flags.storage, args.ref, {force: flags.force}), destroyedText)
   }
+}
+
+function destroyedText(result: StorageDestroyResult): string {
+  // The proposal's session answers a local destroy with "Ok".
+  if (!result.remote) return 'Ok'
+  return `Destroyed ${result.name} in ${result.storage}: ` + (result.collected
+    ? `deleted ${result.packsDeleted} unused pack${result.packsDeleted === 1 ? '' : 's'}${result.chunksDeleted > 0 ? ` and ${result.chunksDeleted} chunk objects` : ''} (${formatBytes(result.freedBytes)}); ${formatBytes(result.storedBytes)} stored.`
+    : `${result.notCollected}.`)
 }

@@ -30,10 +30,9 @@ export default class SnapshotExport extends BaseCommand {
       snapshot: args.snapshot, output: toStdout ? process.stdout : flags.output, format: flags.format as (typeof EXPORT_FORMATS)[number],
       compression: flags.compression as Compression | undefined, force: flags.force, onProgress: this.progress,
     })
-    // With -o - stdout carries the data: the summary goes to stderr.
     const summary = `Exported ${result.snapshot} as ${result.format} to ${result.output === '-' ? 'stdout' : result.output} (${formatBytes(result.bytes)}) in ${result.seconds.toFixed(1)}s`
-    if (toStdout) process.stderr.write(`${summary}\n`)
-    else this.log(summary)
-    return toStdout ? undefined : result
+    if (!toStdout) return this.writer.message(result, () => summary)
+    // With -o - stdout carries the data: the summary goes to stderr, and there is no JSON document.
+    this.writer.note(summary)
   }
 }

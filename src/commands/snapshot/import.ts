@@ -25,7 +25,6 @@ export default class SnapshotImport extends BaseCommand {
   async run() {
     const {args, flags} = await this.parse(SnapshotImport)
     const result = await importSnapshot(await this.openZenith(), {from: flags.from, name: args.name, storage: flags.storage, onProgress: this.progress})
-    this.log(`Imported snapshot ${result.snapshot} (${formatBytes(result.bytes)}, PostgreSQL ${result.pgVersion}) from ${result.source} in ${result.seconds.toFixed(1)}s`)
-    return result
+    return this.writer.message(result, ({snapshot, bytes, pgVersion, source, seconds}) => `Imported snapshot ${snapshot} (${formatBytes(bytes)}, PostgreSQL ${pgVersion}) from ${source} in ${seconds.toFixed(1)}s`)
   }
 }

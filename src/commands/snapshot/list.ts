@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
-import {formatBytes, formatParent, renderTable} from '../../cli/format.js'
+import {formatBytes, formatParent} from '../../cli/format.js'
 import {listSnapshotsInStorage} from '../../snapshot/inventory.js'
 import {listSnapshots} from '../../snapshot/snapshots.js'
 
@@ -19,15 +19,15 @@ export default class SnapshotList extends BaseCommand {
     const snapshots = flags.storage
       ? await listSnapshotsInStorage(zenith, flags.storage, {pg: flags.pg})
       : await listSnapshots(zenith, {pg: flags.pg})
-    const logical = snapshots.some((snapshot) => !snapshot.sizeExact)
-    this.log(renderTable(['ID', 'SIZE', 'PARENT', 'CREATED', 'STORAGE'], snapshots.map((snapshot) => [
-      snapshot.name,
-      `${formatBytes(snapshot.sizeBytes)}${snapshot.sizeExact ? '' : '*'}`,
-      formatParent(snapshot),
-      snapshot.createdAt ? snapshot.createdAt.slice(0, 19).replace('T', ' ') : '-',
-      snapshot.storage,
-    ])))
-    if (logical) this.log('* logical size: this storage cannot tell how much of it is shared with other snapshots')
-    return snapshots
+    return this.writer.table(snapshots, {
+      fields: [
+        {key: 'name', label: 'ID'},
+        {key: 'sizeBytes', label: 'SIZE', format: (bytes, snapshot) => `${formatBytes(bytes)}${snapshot.sizeExact ? '' : '*'}`},
+        {key: 'parent', label: 'PARENT', format: (_parent, snapshot) => formatParent(snapshot)},
+        {key: 'createdAt', label: 'CREATED', format: (createdAt) => createdAt?.slice(0, 19).replace('T', ' ')},
+        'storage',
+      ],
+      notes: (rows) => (rows.some((snapshot) => !snapshot.sizeExact) ? ['* logical size: this storage cannot tell how much of it is shared with other snapshots'] : []),
+    })
   }
 }

@@ -24,8 +24,8 @@ export default class SnapshotPull extends BaseCommand {
   async run() {
     const {args, flags} = await this.parse(SnapshotPull)
     const result = await pullSnapshot(await this.openZenith(), {from: flags.from, snapshot: args.snapshot, as: flags.as, storage: flags.storage, onProgress: this.progress})
-    this.log(`Pulled ${result.remoteName} from ${result.from} as ${result.snapshot.name}: received ${formatBytes(result.receivedBytes)} for ${formatBytes(result.logicalBytes)}` +
-      `${result.chunksCached > 0 ? ` (${result.chunksCached} chunks were already fetched by an earlier attempt)` : ''}.`)
-    return result
+    return this.writer.message(result, ({remoteName, from, snapshot, receivedBytes, logicalBytes, chunksCached}) =>
+      `Pulled ${remoteName} from ${from} as ${snapshot.name}: received ${formatBytes(receivedBytes)} for ${formatBytes(logicalBytes)}` +
+      `${chunksCached > 0 ? ` (${chunksCached} chunks were already fetched by an earlier attempt)` : ''}.`)
   }
 }

@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {formatBytes} from '../../cli/format.js'
-import {pushSnapshot, pushToStdio} from '../../send/push.js'
+import {type PushResult, pushSnapshot, pushToStdio} from '../../send/push.js'
 
 export default class SnapshotPush extends BaseCommand {
   static override description = 'Send a snapshot to an s3/dir storage, a URL, a `zenith snapshot recv`, or zenith on another host over ssh; only chunks the remote lacks are uploaded'
@@ -39,14 +39,13 @@ export default class SnapshotPush extends BaseCommand {
     }
 
     const result = await pushSnapshot(await this.openZenith(), {snapshot: args.snapshot, to: flags.to, force: flags.force, onProgress: this.progress})
-    if (result.upToDate) {
-      this.log(`${result.to} already has ${result.snapshot}; nothing sent.`)
-    } else {
-      const percent = result.logicalBytes > 0 ? ((result.sentBytes / result.logicalBytes) * 100).toFixed(1) : '0.0'
-      this.log(`Pushed ${result.snapshot} to ${result.to}: sent ${formatBytes(result.sentBytes)} for ${formatBytes(result.logicalBytes)} (${percent}%); ` +
-        `${result.chunksSent} chunks uploaded, ${result.chunksAtRemote} already at the remote, ${result.chunksRepeated} repeated within the snapshot.`)
-    }
-
-    return result
+    return this.writer.message(result, pushedText)
   }
+}
+
+function pushedText(result: PushResult): string {
+  if (result.upToDate) return `${result.to} already has ${result.snapshot}; nothing sent.`
+  const percent = result.logicalBytes > 0 ? ((result.sentBytes / result.logicalBytes) * 100).toFixed(1) : '0.0'
+  return `Pushed ${result.snapshot} to ${result.to}: sent ${formatBytes(result.sentBytes)} for ${formatBytes(result.logicalBytes)} (${percent}%); ` +
+    `${result.chunksSent} chunks uploaded, ${result.chunksAtRemote} already at the remote, ${result.chunksRepeated} repeated within the snapshot.`
 }

@@ -33,7 +33,7 @@ export default class SnapshotRecv extends BaseCommand {
     process.once('SIGINT', stop)
     process.once('SIGTERM', stop)
     let url = ''
-    const urlStream = this.jsonEnabled() ? process.stderr : process.stdout
+    const {writer} = this
     try {
       const result = await receiveSnapshot(await this.openZenith(), {
         port: flags.port,
@@ -41,17 +41,15 @@ export default class SnapshotRecv extends BaseCommand {
         storage: flags.storage,
         signal: abort.signal,
         onProgress: this.progress,
-        // Printed at once, so that the pushing side can be told where to go: on stdout for a
-        // person; under --json on stderr, alone on its line, because stdout carries exactly one
-        // JSON document (the result, which names the URL again).
+        // Printed at once, so that the pushing side can be told where to go; under --json alone
+        // on its stderr line, and named again in the result.
         onUrl(printed) {
           url = printed
-          urlStream.write(`${printed}\n`)
+          writer.announce(printed)
         },
-        onRefused: (from) => process.stderr.write(`Refused a request with a wrong token from ${from}; nothing was written.\n`),
+        onRefused: (from) => writer.note(`Refused a request with a wrong token from ${from}; nothing was written.`),
       })
-      this.log(`Received ${result.snapshot.name}: ${formatBytes(result.receivedBytes)} for ${formatBytes(result.logicalBytes)}.`)
-      return {url, ...result}
+      return this.writer.message({url, ...result}, ({snapshot, receivedBytes, logicalBytes}) => `Received ${snapshot.name}: ${formatBytes(receivedBytes)} for ${formatBytes(logicalBytes)}.`)
     } finally {
       process.off('SIGINT', stop)
       process.off('SIGTERM', stop)

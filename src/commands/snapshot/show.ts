@@ -12,16 +12,15 @@ export default class SnapshotShow extends BaseCommand {
   async run() {
     const {args} = await this.parse(SnapshotShow)
     const snapshot = await showSnapshot(await this.openZenith(), args.ref)
-    this.log([
-      `${snapshot.name}:`,
-      `  storage: ${snapshot.storage}`,
-      `  size: ${formatBytes(snapshot.sizeBytes)}${snapshot.sizeExact ? ' (retained by this snapshot)' : ' (logical)'}`,
-      `  parent: ${formatParent(snapshot)}`,
-      `  taken by: ${snapshot.method}`,
-      `  postgres: ${snapshot.pgVersion || '-'}`,
-      ...(snapshot.createdAt ? [`  created: ${snapshot.createdAt}`] : []),
-      `  dependents: ${snapshot.dependents.join(', ') || '-'}`,
-    ].join('\n'))
-    return snapshot
+    return this.writer.layout(snapshot, {title: ({name}) => name, fields: [
+      'storage',
+      {key: 'sizeBytes', label: 'size', format: (bytes, {sizeExact}) => `${formatBytes(bytes)}${sizeExact ? ' (retained by this snapshot)' : ' (logical)'}`},
+      {key: 'parent', format: (_parent, item) => formatParent(item)},
+      {key: 'method', label: 'taken by'},
+      // 0: an implicit snapshot whose version is not read.
+      {key: 'pgVersion', label: 'postgres', format: (version) => (version ? String(version) : '-')},
+      {key: 'createdAt', label: 'created', format: (createdAt) => createdAt},
+      'dependents',
+    ]})
   }
 }

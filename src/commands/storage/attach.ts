@@ -26,7 +26,6 @@ export default class StorageAttach extends BaseCommand {
     const zenith = await this.openZenith()
     // The storage registry knows the types; a remote one (s3, dir) is probed with a write/read/delete before being saved.
     const storage = await attachStorage(zenith, {name: flags.name, type, options})
-    this.log(`Attached ${storage.type} storage ${storage.name}${storage.copyMethod ? ` (copies by ${storage.copyMethod})` : ''}`)
-    return storage
+    return this.writer.message(storage, (item) => `Attached ${item.type} storage ${item.name}${item.copyMethod ? ` (copies by ${item.copyMethod})` : ''}`)
   }
 }

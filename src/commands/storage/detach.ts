@@ -11,7 +11,6 @@ export default class StorageDetach extends BaseCommand {
   async run() {
     const {args} = await this.parse(StorageDetach)
     const result = await detachStorage(await this.openZenith(), args.name)
-    this.log(`Detached ${result.name}${result.path ? ` (files left in ${result.path})` : ''}`)
-    return result
+    return this.writer.message(result, ({name, path}) => `Detached ${name}${path ? ` (files left in ${path})` : ''}`)
   }
 }

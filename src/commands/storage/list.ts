@@ -1,5 +1,5 @@
 import {BaseCommand} from '../../cli/base-command.js'
-import {formatBytes, renderTable} from '../../cli/format.js'
+import {formatBytes} from '../../cli/format.js'
 import {storageOptions, unreachableLine} from '../../cli/render.js'
 import {listStorages} from '../../storages.js'
 
@@ -10,14 +10,16 @@ export default class StorageList extends BaseCommand {
   async run() {
     await this.parse(StorageList)
     const storages = await listStorages(await this.openZenith())
-    this.log(renderTable(['NAME', 'USED', 'TYPE', 'OPTIONS', 'PATH'], storages.map((storage) => [
-      storage.name,
-      storage.usedBytes === undefined ? '?' : formatBytes(storage.usedBytes),
-      storage.type,
-      storageOptions(storage) || '-',
-      storage.path ?? '-',
-    ])))
-    for (const storage of storages) if (storage.error) this.log(`${storage.name}: ${unreachableLine(storage.error)}`)
-    return storages
+    return this.writer.table(storages, {
+      fields: [
+        'name',
+        // Unknown, not 0, when a remote storage could not be read.
+        {key: 'usedBytes', label: 'USED', format: (bytes) => (bytes === undefined ? '?' : formatBytes(bytes))},
+        'type',
+        {key: 'options', format: (_options, storage) => storageOptions(storage)},
+        'path',
+      ],
+      notes: (rows) => rows.flatMap((storage) => (storage.error ? [`${storage.name}: ${unreachableLine(storage.error)}`] : [])),
+    })
   }
 }

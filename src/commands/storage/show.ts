@@ -3,6 +3,7 @@ import {Args} from '@oclif/core'
 import {BaseCommand} from '../../cli/base-command.js'
 import {formatBytes} from '../../cli/format.js'
 import {unreachableLine} from '../../cli/render.js'
+import {maskPasswords} from '../../secrets.js'
 import {showStorage} from '../../storages.js'
 
 export default class StorageShow extends BaseCommand {
@@ -13,18 +14,17 @@ export default class StorageShow extends BaseCommand {
   async run() {
     const {args} = await this.parse(StorageShow)
     const storage = await showStorage(await this.openZenith(), args.name)
-    this.log([
-      `${storage.name}:`,
-      `  type: ${storage.type}`,
-      ...(storage.path ? [`  path: ${storage.path}`] : []),
-      ...(storage.copyMethod ? [`  copies by: ${storage.copyMethod}`] : []),
-      ...Object.entries(storage.options).filter(([key]) => key !== 'path').map(([key, value]) => `  ${key}: ${value}`),
-      ...(storage.error ? [`  ${unreachableLine(storage.error)}`] : []),
-      `  used: ${storage.usedBytes === undefined ? '?' : formatBytes(storage.usedBytes)}${storage.freeBytes === undefined ? '' : ` (${formatBytes(storage.freeBytes)} free)`}`,
-      `  pgs: ${storage.pgs.join(', ') || '-'}`,
+    return this.writer.layout(storage, {title: ({name}) => name, fields: [
+      'type',
+      {key: 'path', format: (path) => path},
+      {key: 'copyMethod', label: 'copies by', format: (method) => method},
+      // Options given with -c, one line each (the path has its own); secrets masked as in storage list.
+      {key: 'options', entries: (options) => Object.entries(options).filter(([key]) => key !== 'path').map(([key, value]) => [key, maskPasswords(value)])},
+      {key: 'error', label: '', format: (error) => error && unreachableLine(error)},
+      {key: 'usedBytes', label: 'used', format: (bytes, {freeBytes}) => `${bytes === undefined ? '?' : formatBytes(bytes)}${freeBytes === undefined ? '' : ` (${formatBytes(freeBytes)} free)`}`},
+      'pgs',
       // Unknown, not none, when the storage could not be read.
-      `  snapshots: ${storage.error ? '?' : storage.snapshots.join(', ') || '-'}`,
-    ].join('\n'))
-    return storage
+      {key: 'snapshots', format: (snapshots, {error}) => (error ? '?' : snapshots.join(', ') || '-')},
+    ]})
   }
 }
