@@ -194,8 +194,19 @@ describe.each(setups)('WAL area on $driver', (setup) => {
       expect(await area.list()).toEqual([{name: SEGMENT_1, size: 64 * 1024}])
     })
 
-    const testExclusive = setup.exclusiveCreate ? test : test.skip
-    testExclusive('two writers racing on one name with different content: one is stored, the other gets WAL_CONFLICT', async () => {
+    test('two writers racing on one name with the same content (a re-sent segment): both succeed, one copy is stored', async () => {
+      for (let round = 0; round < 5; round++) {
+        const name = `00000001000000000000002${round}`
+        const results = await Promise.all([1, 2].map(() => area.append(name, body(round + 40))))
+        expect(results.every((result) => result === 'stored' || result === 'identical')).toBe(true)
+        expect((await area.read(name)).equals(body(round + 40))).toBe(true)
+      }
+    })
+
+    // Racing writers with different content need a create-only write. Folders have one (a hard
+    // link never replaces a file); S3 has `If-None-Match: *`, which s3rver ignores, so on it the
+    // guarantee cannot be shown and the test is not defined for it (docs/storage.md says so).
+    if (setup.exclusiveCreate) test('two writers racing on one name with different content: one is stored, the other gets WAL_CONFLICT', async () => {
       for (let round = 0; round < 5; round++) {
         const name = `00000001000000000000001${round}`
         const results = await Promise.all([1, 2].map((seed) => area.append(name, body(seed + round * 10)).then(String, (error: unknown) => (isZenithError(error) ? error.code : String(error)))))
