@@ -52,10 +52,10 @@ async function describeStorage(data: StoreData, record: StorageRecord): Promise<
   }
 }
 
-/** What `storage attach -t` accepts in this version (the registry's types); zfs is in the design (StorageType) but has no driver yet. */
+/** What `storage attach -t` accepts in this version: the registry's types. */
 export const ATTACHABLE_TYPES: readonly StorageType[] = storageTypes()
 
-/** The `-t` of `storage attach`: one of ATTACHABLE_TYPES; zfs and anything else are refused naming only those. */
+/** The `-t` of `storage attach`: one of ATTACHABLE_TYPES; anything else is refused naming only those. */
 export function attachableType(type: string): StorageType {
   return storageKind(type).type
 }

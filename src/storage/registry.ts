@@ -7,13 +7,14 @@ import {dirDriver, dirKind} from './drivers/dir.js'
 import {folderKind} from './drivers/folder.js'
 import {reflinkDriver} from './drivers/reflink.js'
 import {s3Driver, s3Kind} from './drivers/s3.js'
+import {zfsDriver, zfsKind} from './drivers/zfs.js'
 import {type ObjectStorage, type Storage, type VolumeStorage, hasVolumes, holdsObjects} from './storage.js'
 
 /**
- * The one place that lists the drivers. A new medium (zfs, LVM, a cloud disk) is a file in
+ * The one place that lists the drivers. A new medium (LVM, a cloud disk) is a file in
  * drivers/ plus a line here: its driver, and the `storage attach -t` type that makes it.
  */
-const DRIVERS: StorageDriver[] = [copyDriver, reflinkDriver, btrfsDriver, s3Driver, dirDriver]
+const DRIVERS: StorageDriver[] = [copyDriver, reflinkDriver, btrfsDriver, zfsDriver, s3Driver, dirDriver]
 
 // A plain folder takes the best copy method its filesystem offers, best first.
 const LOCAL = folderKind([btrfsDriver, reflinkDriver, copyDriver])
@@ -21,6 +22,7 @@ const LOCAL = folderKind([btrfsDriver, reflinkDriver, copyDriver])
 const KINDS: StorageKind[] = [
   LOCAL,
   btrfsKind,
+  zfsKind,
   s3Kind,
   dirKind,
 ]
@@ -49,11 +51,11 @@ export function storageDriver(name: string): StorageDriver {
 }
 
 /** Types in the design (StorageType) that have no driver in this build yet: refused as unsupported, not unknown. */
-const PLANNED_TYPES: readonly string[] = ['zfs']
+const PLANNED_TYPES: readonly string[] = []
 
 /**
- * How `storage attach -t TYPE` makes a storage. A planned type without a driver yet (zfs) is
- * STORAGE_UNSUPPORTED, anything else INVALID_ARGUMENT; both name only the types that work.
+ * How `storage attach -t TYPE` makes a storage. A planned type without a driver yet (none now)
+ * is STORAGE_UNSUPPORTED, anything else INVALID_ARGUMENT; both name only the types that work.
  */
 export function storageKind(type: string): StorageKind {
   const kind = KINDS.find((item) => item.type === type)
@@ -95,7 +97,7 @@ export function volumeStorage(data: StoreData, name: string): VolumeStorage {
 export function requireVolumes(storage: Storage): VolumeStorage {
   if (!hasVolumes(storage)) {
     throw new ZenithError('STORAGE_UNSUPPORTED', `Storage "${storage.name}" (${storage.type}) holds only snapshots and WAL, not data directories.`,
-      'Create pgs on a local or btrfs storage; move snapshots to it with `zenith snapshot pull`.')
+      'Create pgs on a local, btrfs or zfs storage; move snapshots to it with `zenith snapshot pull`.')
   }
 
   return storage
