@@ -8,14 +8,18 @@ import {openRecord, storageKind} from '../../src/storage/registry.js'
 import type {Storage, WalArea} from '../../src/storage/storage.js'
 import {type LoopMount, canMount, mountLoop} from '../helpers/loop.js'
 import {S3_CREDENTIALS, S3Server} from '../helpers/s3.js'
+import {canUseZfs, createPool} from '../helpers/zfs.js'
 
 /**
  * The WAL area of every driver that has one, on its real medium: plain folders (the tmp dir),
- * reflink (XFS) and btrfs folders (loop mounts, root only), a dir storage, and S3 (s3rver).
+ * reflink (XFS) and btrfs folders (loop mounts, root only), a ZFS dataset (a pool on a file,
+ * root and zfs-fuse or OpenZFS), a dir storage, and S3 (s3rver).
  */
 interface Setup {
   driver: string
   needsRoot: boolean
+  /** False when the medium's tools are missing here (skipped, and counted as skipped). */
+  available?: boolean
   /**
    * Whether the medium itself refuses a second create of one name (folders: link(2)). s3rver
    * ignores If-None-Match on PUT, so there two racing writers are not told apart.
@@ -58,6 +62,20 @@ const setups: Setup[] = [
   {driver: 'reflink', needsRoot: true, exclusiveCreate: true, open: () => onLoop('xfs', 'local')},
   {driver: 'btrfs', needsRoot: true, exclusiveCreate: true, open: () => onLoop('btrfs', 'btrfs')},
   {
+    driver: 'zfs', needsRoot: true, available: canUseZfs, exclusiveCreate: true,
+    async open() {
+      const pool = await createPool(512)
+      try {
+        const kind = storageKind('zfs')
+        const record = await kind.attach(kind.configure('wal-zfs', {dataset: `${pool.name}/zenith`}), noReachability)
+        return {storage: openRecord(record), files: path.join(record.path!, 'wal'), close: () => pool.destroy()}
+      } catch (error) {
+        await pool.destroy()
+        throw error
+      }
+    },
+  },
+  {
     driver: 'dir', needsRoot: false, exclusiveCreate: true,
     async open() {
       const folder = await temporaryFolder()
@@ -99,7 +117,7 @@ async function codeOf(promise: Promise<unknown>): Promise<string> {
 }
 
 describe.each(setups)('WAL area on $driver', (setup) => {
-  const describeOnMedium = setup.needsRoot && !canMount ? describe.skip : describe
+  const describeOnMedium = (setup.needsRoot && !canMount) || setup.available === false ? describe.skip : describe
   describeOnMedium('', () => {
     let opened: Awaited<ReturnType<Setup['open']>>
     let area: WalArea

@@ -19,11 +19,12 @@ const record = (driver: string, extra: Partial<StorageRecord> = {}): StorageReco
 
 describe('storage registry', () => {
   test('every driver declares what it can do', () => {
-    const capabilities = Object.fromEntries(['copy', 'reflink', 'btrfs', 's3', 'dir'].map((name) => [name, storageDriver(name).capabilities]))
+    const capabilities = Object.fromEntries(['copy', 'reflink', 'btrfs', 'zfs', 's3', 'dir'].map((name) => [name, storageDriver(name).capabilities]))
     expect(capabilities).toEqual({
       copy: {volumes: true, atomicSnapshot: false, thinClone: false, exactSize: false, wal: true},
       reflink: {volumes: true, atomicSnapshot: false, thinClone: true, exactSize: false, wal: true},
       btrfs: {volumes: true, atomicSnapshot: true, thinClone: true, exactSize: true, wal: true},
+      zfs: {volumes: true, atomicSnapshot: true, thinClone: true, exactSize: true, wal: true},
       s3: {volumes: false, atomicSnapshot: false, thinClone: false, exactSize: false, wal: true},
       dir: {volumes: false, atomicSnapshot: false, thinClone: false, exactSize: false, wal: true},
     })
@@ -40,10 +41,21 @@ describe('storage registry', () => {
     expect(openRecord(record('s3', {type: 's3', path: undefined, options: {bucket: 'team'}})).location).toBe('s3://team')
   })
 
-  test('attach types are the registry\'s; one without a driver (zfs, for now) is STORAGE_UNSUPPORTED', () => {
-    expect(storageTypes()).toEqual(['local', 'btrfs', 's3', 'dir'])
-    expect(codeOf(() => storageKind('zfs'))).toBe('STORAGE_UNSUPPORTED')
-    expect(codeOf(() => storageDriver('zfs'))).toBe('STORAGE_UNSUPPORTED')
+  test('attach types are the registry\'s; an unknown type or driver is refused', () => {
+    expect(storageTypes()).toEqual(['local', 'btrfs', 'zfs', 's3', 'dir'])
+    expect(storageKind('zfs').type).toBe('zfs')
+    expect(storageDriver('zfs').name).toBe('zfs')
+    expect(codeOf(() => storageKind('lvm'))).toBe('INVALID_ARGUMENT')
+    expect(codeOf(() => storageDriver('lvm'))).toBe('STORAGE_UNSUPPORTED')
+  })
+
+  test('a zfs record opens on its dataset\'s folder: volumes and snapshots as the folder drivers lay them out', () => {
+    const storage = volumeStorage({...emptyStore(), storages: {tank: record('zfs', {name: 'tank', type: 'zfs', path: '/tank/zenith', options: {dataset: 'tank/zenith'}})}}, 'tank')
+    expect(storage.capabilities).toBe(storageDriver('zfs').capabilities)
+    expect(storage.volumePath('dev')).toBe('/tank/zenith/volumes/dev')
+    // "@" cannot be in a dataset name: encoded, reversibly ("@" and ":" both escaped).
+    expect(storage.snapshotPath('dev@v1.abc123')).toBe('/tank/zenith/snapshots/dev:40v1.abc123')
+    expect(storage.snapshotPath('a:b')).toBe('/tank/zenith/snapshots/a:3ab')
   })
 
   test('a storage without volumes is refused where data directories must live', () => {
@@ -61,6 +73,12 @@ describe('storage registry', () => {
     expect(codeOf(() => storageKind('btrfs').configure('x', {path: '/abs', colour: 'red'}))).toBe('INVALID_ARGUMENT')
     expect(codeOf(() => storageKind('dir').configure('x', {}))).toBe('INVALID_ARGUMENT')
     expect(codeOf(() => storageKind('s3').configure('x', {bucket: 'team', secret: 'x'}))).toBe('INVALID_ARGUMENT')
+    for (const options of [{}, {dataset: 'tank'}, {dataset: 'tank/a@b'}, {dataset: '/tank/a'}, {dataset: 'tank//a'}, {dataset: 'tank/../a'}, {dataset: '1tank/a'},
+      {dataset: 'tank/a', mountpoint: 'relative'}, {dataset: 'tank/a', path: '/x'}]) {
+      expect(codeOf(() => storageKind('zfs').configure('x', options))).toBe('INVALID_ARGUMENT')
+    }
+
+    expect(storageKind('zfs').configure('x', {dataset: 'tank/zenith/a', mountpoint: '/srv/z'})).toMatchObject({name: 'x', type: 'zfs', path: '/srv/z', options: {dataset: 'tank/zenith/a', mountpoint: '/srv/z'}})
     expect(storageKind('dir').configure('x', {path: '/mnt/share'})).toMatchObject({name: 'x', type: 'dir', path: '/mnt/share', options: {path: '/mnt/share'}})
   })
 })
