@@ -1,5 +1,4 @@
-import {readFile, stat} from 'node:fs/promises'
-import {mkdtemp, rm} from 'node:fs/promises'
+import {mkdtemp, readFile, rm, stat} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
@@ -214,7 +213,7 @@ describeOnZfs('zfs storage', () => {
     expect(await count('full', 'pgbench_branches')).toBe(2)
   }, 120_000)
 
-  test('push to a dir storage and pull back into zfs: identical table checksums', async () => {
+  test('push to a dir storage and pull back into zfs, export and import: identical table checksums', async () => {
     await home.ok(['storage', 'attach', '-t', 'dir', '-n', 'share', '-c', `path=${share}/zenith`])
     await home.ok(['snapshot', 'push', 'dev@load', '--to', 'share'])
     await home.ok(['snapshot', 'pull', '--from', 'share', 'dev@load', '--as', 'pulled', '-s', 'tank'])
@@ -226,7 +225,15 @@ describeOnZfs('zfs storage', () => {
     await home.ok(['pg', 'create', 'onlocal', '-s', 'local', '--snapshot', 'pulled'])
     expect(await checksum('onlocal')).toBe(await checksum('loadclone'))
     await home.ok(['pg', 'destroy', 'onlocal'])
-  }, 180_000)
+    // Export from zfs and import into it.
+    const archive = path.join(share, 'pulled.zenith')
+    await home.ok(['snapshot', 'export', 'pulled', '-o', archive])
+    await home.ok(['snapshot', 'import', '--from', archive, '-s', 'tank', 'imported'])
+    await home.ok(['pg', 'create', 'fromimport', '--snapshot', 'imported', '--cow'])
+    expect(await checksum('fromimport')).toBe(await checksum('loadclone'))
+    await home.ok(['pg', 'destroy', 'fromimport'])
+    await home.ok(['snapshot', 'destroy', 'imported'])
+  }, 240_000)
 
   test('bad input on zfs changes nothing', async () => {
     for (const [args, code] of [

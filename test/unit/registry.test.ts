@@ -74,7 +74,7 @@ describe('storage registry', () => {
     expect(codeOf(() => storageKind('dir').configure('x', {}))).toBe('INVALID_ARGUMENT')
     expect(codeOf(() => storageKind('s3').configure('x', {bucket: 'team', secret: 'x'}))).toBe('INVALID_ARGUMENT')
     for (const options of [{}, {dataset: 'tank'}, {dataset: 'tank/a@b'}, {dataset: '/tank/a'}, {dataset: 'tank//a'}, {dataset: 'tank/../a'}, {dataset: '1tank/a'},
-      {dataset: 'tank/a', mountpoint: 'relative'}, {dataset: 'tank/a', path: '/x'}]) {
+      {dataset: 'tank/a', mountpoint: 'relative'}, {dataset: 'tank/a', path: '/x'}] as Array<Record<string, string>>) {
       expect(codeOf(() => storageKind('zfs').configure('x', options))).toBe('INVALID_ARGUMENT')
     }
 
