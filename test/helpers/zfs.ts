@@ -122,7 +122,14 @@ export async function createPool(sizeMb = 2048): Promise<ZfsPool> {
   const base = await mkdtemp(path.join(os.tmpdir(), 'zenith-zfs-'))
   // The postgres OS user must be able to reach data directories inside.
   await chmod(base, 0o755)
-  const name = `zt${process.pid}${randomBytes(2).toString('hex')}`
+  // Pools of test processes that died before their teardown (the daemon imports them again
+  // from its cache, FAULTED when their file is gone).
+  const pools = String((await execa('zpool', ['list', '-H', '-o', 'name'])).stdout).split('\n')
+  for (const stale of pools.filter((pool) => Number(/^zt(\d+)x[0-9a-f]+$/.exec(pool)?.[1]) > 0 && !alive(Number(/^zt(\d+)x/.exec(pool)![1])))) {
+    await execa('zpool', ['destroy', '-f', stale], {reject: false})
+  }
+
+  const name = `zt${process.pid}x${randomBytes(2).toString('hex')}`
   const file = path.join(base, 'pool.img')
   const mountpoint = path.join(base, 'mnt')
   try {

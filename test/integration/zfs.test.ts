@@ -1,9 +1,11 @@
+import {existsSync} from 'node:fs'
 import {mkdtemp, readFile, rm, stat} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
 import {execa} from 'execa'
 
+import {zfsImplementation} from '../../src/storage/drivers/zfs.js'
 import {type ZfsPool, canUseZfs, createPool} from '../helpers/zfs.js'
 import {ACCOUNTS_CHECKSUM, PGBENCH, TestHome} from '../helpers/zenith.js'
 
@@ -53,6 +55,10 @@ describeOnZfs('zfs storage', () => {
   const count = async (pg: string, table = 'items') => Number((await home.query<{n: string}>(pg, `select count(*) as n from ${table}`))[0].n)
   const checksum = async (pg: string) => (await home.query<{sum: string}>(pg, ACCOUNTS_CHECKSUM))[0].sum
   const unchanged = async () => JSON.stringify({state: await readFile(path.join(home.home, 'state.json'), 'utf8').catch(() => ''), datasets: await zfsNames(pool.name)})
+
+  test('tells OpenZFS from zfs-fuse', async () => {
+    expect(await zfsImplementation()).toBe(existsSync('/dev/zfs') ? 'openzfs' : 'zfs-fuse')
+  })
 
   test('attach refuses a missing pool (naming zpool list), a bare pool and bad options, and changes nothing', async () => {
     await home.ok(['storage', 'list'])
