@@ -1,6 +1,5 @@
-import {randomBytes} from 'node:crypto'
 import {createWriteStream} from 'node:fs'
-import {access, chmod, mkdir, rename, rm, stat} from 'node:fs/promises'
+import {access, chmod, rename, rm, stat} from 'node:fs/promises'
 import path from 'node:path'
 import {Transform, type Writable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
@@ -221,13 +220,12 @@ function connectionArgs(instance: TempInstance): string[] {
 
 /**
  * A folder for intermediate files in the snapshot's storage (same disk, so no surprise about
- * space in /tmp), named like the storage's own scratch folders so a killed export is reclaimed.
+ * space in /tmp), in its scratch area so that the repair reclaims what a killed export left.
  */
 async function withScratch<T>(zenith: Zenith, snapshot: SnapshotRecord, work: (dir: string) => Promise<T>): Promise<T> {
   const storage = volumeStorage(await zenith.store.read(), snapshot.storage)
-  const dir = path.join(storage.record.path!, '.scratch', `export-${snapshot.volume}.p${process.pid}.${randomBytes(3).toString('hex')}`)
+  const dir = await storage.scratchFolder(`export-${snapshot.volume}`)
   const {pgOsUser} = await import('../pg/os-user.js')
-  await mkdir(dir, {recursive: true, mode: 0o700})
   await giveTo(await pgOsUser(zenith), dir)
   await chmod(dir, 0o700)
   try {

@@ -65,6 +65,12 @@ export interface VolumeStorage extends Storage {
   restoreVolume(snapshot: string, volume: string): Promise<void>
   /** Fills a new snapshot from a writer (import/pull): `fill` writes into the folder it is given. */
   createSnapshotFrom(snapshot: string, fill: (dir: string) => Promise<void>): Promise<void>
+  /**
+   * A new, empty folder (0700) in the storage's scratch area for intermediate files of work
+   * named `label` (an export's basebackup): on the same disk as the data, and removed by
+   * `reclaim()` once this process is dead. The caller removes it when done.
+   */
+  scratchFolder(label: string): Promise<string>
   removeVolume(volume: string): Promise<void>
   removeSnapshot(snapshot: string): Promise<void>
   renameSnapshot(from: string, to: string): Promise<void>

@@ -110,6 +110,13 @@ export abstract class FolderStorage implements VolumeStorage {
     })
   }
 
+  async scratchFolder(label: string): Promise<string> {
+    await this.ensureLayout()
+    const folder = this.scratchPath(label)
+    await mkdir(folder, {mode: 0o700})
+    return folder
+  }
+
   async removeVolume(volume: string): Promise<void> {
     await this.removeTree(this.volumePath(volume))
   }

@@ -1,5 +1,5 @@
 import {randomBytes} from 'node:crypto'
-import {chmod, mkdir, rm, rmdir, stat, writeFile} from 'node:fs/promises'
+import {chmod, mkdir, readdir, rm, rmdir, stat, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
@@ -137,7 +137,7 @@ export class ZfsStorage implements VolumeStorage {
     const source = this.live(entries, this.snapshotPath(snapshot), `snapshot ${snapshot}`)
     const folder = this.volumePath(volume)
     const fresh = this.newDataset('volumes', volume)
-    const scratch = this.scratchFolder(fresh)
+    const scratch = this.scratchMountpoint(fresh)
     await zfs(['clone', '-o', `mountpoint=${scratch}`, `${source.name}@${FROZEN}`, fresh])
     try {
       // The old volume is retired (the HEAD{n} snapshot just taken of it is a clone of it, so
@@ -162,6 +162,13 @@ export class ZfsStorage implements VolumeStorage {
       await fill(dir)
       await this.freeze(dataset)
     })
+  }
+
+  /** A plain folder in `<folder>/scratch/` (in the storage's own dataset), named after this process. */
+  async scratchFolder(label: string): Promise<string> {
+    const folder = path.join(this.root, 'scratch', `${component(label).slice(0, 64)}${owned()}`)
+    await mkdir(folder, {mode: 0o700})
+    return folder
   }
 
   async removeVolume(volume: string): Promise<void> {
@@ -219,6 +226,17 @@ export class ZfsStorage implements VolumeStorage {
       }
     }
 
+    // Plain scratch folders of dead processes (an export's), and folders their datasets left.
+    const scratch = path.join(this.root, 'scratch')
+    const mounted = new Set((await this.entries()).map((entry) => entry.mountpoint))
+    for (const name of await readdir(scratch).catch(() => [] as string[])) {
+      const folder = path.join(scratch, name)
+      if (!isDeadOwners(name) || mounted.has(folder)) continue
+      await killWritersOf(folder)
+      await rm(folder, {recursive: true, force: true, maxRetries: 5, retryDelay: 100})
+      removed.push(`scratch/${name}`)
+    }
+
     return [...removed, ...await this.collectGarbage()]
   }
 
@@ -227,7 +245,7 @@ export class ZfsStorage implements VolumeStorage {
     return `${this.dataset}/${container}/${component(label).slice(0, 64)}${owned()}`
   }
 
-  private scratchFolder(dataset: string): string {
+  private scratchMountpoint(dataset: string): string {
     return path.join(this.root, 'scratch', dataset.slice(dataset.lastIndexOf('/') + 1))
   }
 
@@ -259,7 +277,7 @@ export class ZfsStorage implements VolumeStorage {
   /** Makes a new dataset in scratch and mounts it at `folder` when complete: all or nothing. */
   private async build(container: typeof CONTAINERS[number], label: string, folder: string, make: (dir: string, dataset: string) => Promise<void>): Promise<void> {
     const dataset = this.newDataset(container, label)
-    const scratch = this.scratchFolder(dataset)
+    const scratch = this.scratchMountpoint(dataset)
     try {
       await zfs(['create', '-o', `mountpoint=${scratch}`, dataset])
       await make(scratch, dataset)
