@@ -139,7 +139,7 @@ maybe('a killed command is repaired by the next one', () => {
     await home.ok(['storage', 'attach', '-t', 'dir', '-n', 'stage', '-c', `path=${share}`])
     const dead = (await execa('sh', ['-c', 'echo $$'])).stdout.trim()
     const host = os.hostname().replace(/[^\w-]/g, '_')
-    const staged = (owner: string) => path.join(share, '.tmp', owner, 'a1b2c3d4e5f6.tmp')
+    const staged = (owner: string) => path.join(share, '.staging', owner, 'a1b2c3d4e5f6.tmp')
     const killed = staged(`${host}-p${dead}`)
     const live = staged(`${host}-p${process.pid}`)
     const otherHost = staged(`another-host-p${dead}`)

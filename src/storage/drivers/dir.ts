@@ -20,8 +20,8 @@ const capabilities: StorageCapabilities = {volumes: false, atomicSnapshot: false
 /** Files removed at once by deleteMany. */
 const DELETE_CONCURRENCY = 16
 
-/** Where writes are staged: `.tmp/<host>-p<pid>/` of the folder, one folder per writing process. */
-const STAGING = '.tmp'
+/** Where writes are staged: `.staging/<host>-p<pid>/` of the folder, one folder per writing process. */
+const STAGING = '.staging'
 
 /**
  * A plain folder (a mounted share, a USB disk) that holds snapshots as objects, one file each,
