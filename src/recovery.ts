@@ -1,5 +1,5 @@
 import type {Zenith} from './context.js'
-import {findDriver, volumeStorage} from './storage/registry.js'
+import {findDriver, openStorage, volumeStorage} from './storage/registry.js'
 import {isZenithError} from './errors.js'
 import {clusterStatus} from './pg/cluster.js'
 import {finishDestroy, finishPasswordStep} from './pg/lifecycle.js'
@@ -65,7 +65,17 @@ export async function recoverInterrupted(zenith: Zenith): Promise<Repair[]> {
   for (const storage of Object.values(data.storages)) {
     // Only storages with volumes have scratch folders and temporary postgres instances; one whose
     // driver this zenith lacks is left alone here (the command that uses it says why).
-    if (!findDriver(storage.driver)?.capabilities.volumes) continue
+    const driver = findDriver(storage.driver)
+    if (!driver) continue
+    if (!driver.capabilities.volumes) {
+      // An object storage's own leftovers (a dir storage's staging files of a killed push).
+      await attempt(`storage ${storage.name}`, 'remove the temporary files of a killed write', async () => {
+        const removed = await openStorage(data, storage.name).reclaim()
+        return removed.length > 0 ? `removed the temporary files of ${removed.length === 1 ? 'a killed write' : `${removed.length} killed writes`} (${removed.join(', ')})` : undefined
+      })
+      continue
+    }
+
     await attempt(`storage ${storage.name}`, 'stop the temporary postgres of a killed command', async () => {
       const removed = await reclaimTempInstances(zenith, storage.name)
       return removed.length > 0 ? `stopped and removed ${removed.length === 1 ? 'the temporary postgres' : `${removed.length} temporary postgres instances`} of a killed command` : undefined

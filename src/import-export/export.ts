@@ -1,4 +1,4 @@
-import {createWriteStream} from 'node:fs'
+import {constants as fsConstants, createWriteStream} from 'node:fs'
 import {access, chmod, rename, rm, stat} from 'node:fs/promises'
 import path from 'node:path'
 import {Transform, type Writable} from 'node:stream'
@@ -79,6 +79,8 @@ export async function exportSnapshot(zenith: Zenith, options: ExportOptions): Pr
   if (outputPath && !options.force && await access(outputPath).then(() => true, () => false)) {
     throw new ZenithError('NAME_TAKEN', `${outputPath} already exists.`, 'Choose another file with -o, or pass --force to replace it.')
   }
+
+  if (outputPath) await checkOutputFolder(outputPath)
 
   const compression = options.compression ?? (format === 'zenith' ? DEFAULT_COMPRESSION : format === 'tar' && outputPath?.endsWith('.gz') ? 'gzip' : 'none')
   if ((format === 'dump' || format === 'sql') && options.compression && options.compression !== 'none') {
@@ -232,6 +234,26 @@ async function withScratch<T>(zenith: Zenith, snapshot: SnapshotRecord, work: (d
     return await work(dir)
   } finally {
     await rm(dir, {recursive: true, force: true})
+  }
+}
+
+/**
+ * The folder of `-o FILE` must exist and be writable, and FILE must not be a folder: checked
+ * before any work starts (a temporary postgres, a backup), so a bad path changes nothing.
+ */
+async function checkOutputFolder(outputPath: string): Promise<void> {
+  const folder = path.dirname(outputPath)
+  const info = await stat(folder).catch(() => undefined)
+  if (!info?.isDirectory()) {
+    throw new ZenithError('INVALID_ARGUMENT', `Cannot write ${outputPath}: the folder ${folder} does not exist.`, `Create it first (mkdir -p ${folder}) or choose another file with -o.`)
+  }
+
+  if ((await stat(outputPath).catch(() => undefined))?.isDirectory()) {
+    throw new ZenithError('INVALID_ARGUMENT', `${outputPath} is a folder.`, `Name a file in it: -o ${path.join(outputPath, 'NAME.zenith')}.`)
+  }
+
+  if (!(await access(folder, fsConstants.W_OK).then(() => true, () => false))) {
+    throw new ZenithError('PERMISSION_DENIED', `Cannot write ${outputPath}: the folder ${folder} is not writable for this user.`, 'Choose a folder you can write to with -o.')
   }
 }
 

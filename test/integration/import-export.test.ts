@@ -1,5 +1,5 @@
 import {createReadStream} from 'node:fs'
-import {chown, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile} from 'node:fs/promises'
+import {chmod, chown, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile} from 'node:fs/promises'
 import http from 'node:http'
 import type {AddressInfo} from 'node:net'
 import os from 'node:os'
@@ -162,6 +162,28 @@ maybe('snapshot import / export against a real postgres', () => {
     const imported = await other.ok(['snapshot', 'import', '--from', file, '--json'])
     expect(imported.json).toMatchObject({snapshot: 'prod', kind: 'archive', verified: 'sha256'})
     expect(await checksumOf(other, 'copy', 'prod')).toEqual(expected)
+  })
+
+  test('export to a missing folder, to a folder, to a read-only folder: a clear error before any work, nothing left', async () => {
+    const readOnly = path.join(work, 'read-only')
+    await mkdir(readOnly, {recursive: true})
+    await chmod(readOnly, 0o555)
+    const cases: Array<[string, string]> = [
+      [path.join(work, 'no', 'such', 'dir', 'out.zenith'), 'INVALID_ARGUMENT'],
+      [work, 'INVALID_ARGUMENT'],
+      // root writes anywhere: the read-only folder is refused only for other users.
+      ...(isRoot ? [] : [[path.join(readOnly, 'out.zenith'), 'PERMISSION_DENIED'] as [string, string]]),
+    ]
+    for (const [output, code] of cases) {
+      const before = await footprint(home)
+      const result = await home.run(['snapshot', 'export', 'prod', '-o', output, '--force', '--json'])
+      expect(result.exitCode).not.toBe(0)
+      expect(result.json?.error?.code).toBe(code)
+      expect(result.json.error.hint).toBeTruthy()
+      expect(await footprint(home)).toEqual(before)
+    }
+
+    expect((await readdir(work)).filter((entry) => entry.includes('.partial-p'))).toEqual([])
   })
 
   test('an extracted export (zenith and tar formats) passes pg_verifybackup', async () => {

@@ -134,6 +134,28 @@ maybe('a killed command is repaired by the next one', () => {
     await rm(live)
   })
 
+  test('the staging files of a push to a dir storage killed mid-write are removed by the next command (only this host\'s dead writers)', async () => {
+    const share = path.join(work, 'staging-share')
+    await home.ok(['storage', 'attach', '-t', 'dir', '-n', 'stage', '-c', `path=${share}`])
+    const dead = (await execa('sh', ['-c', 'echo $$'])).stdout.trim()
+    const host = os.hostname().replace(/[^\w-]/g, '_')
+    const staged = (owner: string) => path.join(share, '.staging', owner, 'a1b2c3d4e5f6.tmp')
+    const killed = staged(`${host}-p${dead}`)
+    const live = staged(`${host}-p${process.pid}`)
+    const otherHost = staged(`another-host-p${dead}`)
+    for (const file of [killed, live, otherHost]) {
+      await mkdir(path.dirname(file), {recursive: true})
+      await writeFile(file, 'half a pack')
+    }
+
+    const next = await home.ok(['pg', 'list'])
+    expect(next.stderr).toMatch(/temporary files of a killed write/)
+    await expect(stat(path.dirname(killed))).rejects.toThrow()
+    await stat(live)
+    await stat(otherHost)
+    await home.ok(['storage', 'detach', 'stage'])
+  })
+
   test('a storage folder on a pseudo filesystem is refused at once (node\'s mkdir would hang on /proc)', async () => {
     for (const type of ['local', 'dir']) {
       const result = await home.run(['storage', 'attach', '-t', type, '-n', `proc${type}`, '-c', 'path=/proc/zenith-nope', '--json'])

@@ -396,7 +396,9 @@ describe('remote storages', () => {
         const push = await source.ok(['snapshot', 'push', 'dev@fixture', '--to', 'share', '--json'])
         expect(push.json.chunksSent).toBeGreaterThan(0)
         // locks/ is left empty by the push's lock.
-        expect((await readdir(path.join(folder, 'zenith'))).sort()).toEqual(['index.json', 'locks', 'manifests', 'pack-index.json', 'packs'])
+        expect((await readdir(path.join(folder, 'zenith'))).sort()).toEqual(['.staging', 'index.json', 'locks', 'manifests', 'pack-index.json', 'packs'])
+        // The push's staging folder (.staging/<host>-p<pid>) holds no file once it is done.
+        for (const staging of await readdir(path.join(folder, 'zenith', '.staging'))) expect(await readdir(path.join(folder, 'zenith', '.staging', staging))).toEqual([])
         expect(await readdir(path.join(folder, 'zenith', 'locks'))).toEqual([])
         const leftovers = (await readdir(path.join(folder, 'zenith', 'packs'))).filter((name) => !/^[0-9a-f]{64}(\.idx)?$/.test(name))
         expect(leftovers).toEqual([])

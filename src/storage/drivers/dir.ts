@@ -1,10 +1,12 @@
 import {randomBytes} from 'node:crypto'
 import {createReadStream} from 'node:fs'
 import {mkdir, open, readFile, readdir, rename, rm, stat} from 'node:fs/promises'
+import {hostname} from 'node:os'
 import path from 'node:path'
 import type {Readable} from 'node:stream'
 
 import {ZenithError} from '../../errors.js'
+import {isAlive} from '../../state/lock.js'
 import {TaskPool} from '../../task-pool.js'
 import type {StorageRecord, StorageType} from '../../state/schema.js'
 import type {StorageDriver, StorageKind} from '../driver.js'
@@ -18,10 +20,15 @@ const capabilities: StorageCapabilities = {volumes: false, atomicSnapshot: false
 /** Files removed at once by deleteMany. */
 const DELETE_CONCURRENCY = 16
 
+/** Where writes are staged: `.staging/<host>-p<pid>/` of the folder, one folder per writing process. */
+const STAGING = '.staging'
+
 /**
  * A plain folder (a mounted share, a USB disk) that holds snapshots as objects, one file each,
- * and WAL areas. Writes go to a hidden temporary file that is synced and renamed into place, so
- * a reader or a crash never sees half an object.
+ * and WAL areas. Writes go to a temporary file in this process's staging folder that is synced
+ * and renamed into place, so a reader or a crash never sees half an object; the staging folders
+ * of killed writers on this host are removed by `reclaim()` (on every command, and before the
+ * first write of a process). A share may be used by several hosts: only this host's are touched.
  */
 export class DirStorage implements ObjectStorage {
   readonly driver = 'dir'
@@ -42,9 +49,34 @@ export class DirStorage implements ObjectStorage {
     return new FolderWalArea(path.join(this.root, ...walAreaPath(area).split('/')))
   }
 
-  /** Nothing to reclaim: every write is a temporary file renamed into place. */
+  private staging?: Promise<string>
+
+  /** Staging folders of dead processes of this host (a killed push's temporary files). */
   async reclaim(): Promise<string[]> {
-    return []
+    const folder = path.join(this.root, STAGING)
+    const owner = new RegExp(`^${hostname().replace(/[^\w-]/g, '_')}-p(\\d+)$`)
+    const removed: string[] = []
+    for (const entry of await readdir(folder).catch(() => [] as string[])) {
+      const pid = Number(owner.exec(entry)?.[1])
+      if (!pid || pid === process.pid || isAlive(pid)) continue
+      // A finished writer leaves its folder empty: removed without counting as a repair.
+      const left = await readdir(path.join(folder, entry)).catch(() => [] as string[])
+      await rm(path.join(folder, entry), {recursive: true, force: true})
+      if (left.length > 0) removed.push(`${STAGING}/${entry}`)
+    }
+
+    return removed
+  }
+
+  /** This process's staging folder, made (after reclaiming dead ones) on the first write. */
+  private stagingFolder(): Promise<string> {
+    this.staging ??= (async () => {
+      await this.reclaim().catch(() => undefined)
+      const folder = path.join(this.root, STAGING, `${hostname().replace(/[^\w-]/g, '_')}-p${process.pid}`)
+      await mkdir(folder, {recursive: true})
+      return folder
+    })()
+    return this.staging
   }
 
   /** Creates the folder (a missing parent is the user's typo: refuse). */
@@ -62,9 +94,10 @@ export class DirStorage implements ObjectStorage {
 
   async put(key: string, body: Buffer): Promise<void> {
     const target = this.pathOf(key)
-    await mkdir(path.dirname(target), {recursive: true})
-    const temporary = path.join(path.dirname(target), `.${path.basename(target)}.${randomBytes(4).toString('hex')}.tmp`)
+    let temporary: string | undefined
     try {
+      await mkdir(path.dirname(target), {recursive: true})
+      temporary = path.join(await this.stagingFolder(), `${randomBytes(6).toString('hex')}.tmp`)
       const handle = await open(temporary, 'w', 0o644)
       try {
         await handle.writeFile(body)
@@ -75,7 +108,7 @@ export class DirStorage implements ObjectStorage {
 
       await rename(temporary, target)
     } catch (error) {
-      await rm(temporary, {force: true})
+      if (temporary) await rm(temporary, {force: true})
       throw explainFsError(error, this.root)
     }
   }
