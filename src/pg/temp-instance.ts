@@ -4,12 +4,12 @@ import path from 'node:path'
 
 import type {Zenith} from '../context.js'
 import {volumeStorage} from '../storage/registry.js'
-import {killWritersOf} from '../process.js'
+import {killWritersOf, runChecked} from '../process.js'
 import {isAlive} from '../state/lock.js'
 import type {SnapshotRecord} from '../state/schema.js'
 import {type PgBinaries, findPgBinaries} from './binaries.js'
 import {type Cluster, clusterStatus, readPgVersion, startCluster, stopCluster} from './cluster.js'
-import {type OsUser, giveTo, pgOsUser} from './os-user.js'
+import {type OsUser, pgOsUser} from './os-user.js'
 import {allocatePort} from './ports.js'
 
 /** A postgres that exists only while a function runs: for export and dumps of a snapshot. */
@@ -55,7 +55,8 @@ export async function withTempInstance<T>(zenith: Zenith, snapshot: SnapshotReco
     await storage.cloneSnapshot(snapshot.volume, volume, 'thin')
     // A clone of a running server's image carries its pid file; this copy is not running.
     await rm(path.join(dataDir, 'postmaster.pid'), {force: true})
-    await giveTo(osUser, dataDir)
+    // The whole tree: a pulled or received snapshot's files were written by this (root) process.
+    if (osUser) await runChecked('chown', ['-R', `${osUser.uid}:${osUser.gid}`, dataDir])
     await chmod(dataDir, 0o700)
     await startCluster(cluster)
     return await work({

@@ -125,6 +125,11 @@ describe('remote storages', () => {
       expect(listed.json.usedBytes).toBeGreaterThan(0)
 
       const target = await pullAndCheck(6210, s3Url('snaps'), 'dev@fixture')
+      // A pulled snapshot's files were written by zenith itself (root in CI): an export runs a
+      // temporary postgres on it, which must own every file of it, not only the top folder.
+      const exported = await target.run(['snapshot', 'export', 'dev@fixture', '-o', path.join(target.home, 'pulled.zenith'), '--json'])
+      expect(exported.json?.error).toBeUndefined()
+      expect(exported.exitCode).toBe(0)
       await target.destroy()
     })
 
