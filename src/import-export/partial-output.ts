@@ -2,7 +2,7 @@ import {randomBytes} from 'node:crypto'
 import {mkdir, readFile, readdir, rm, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
-import {isAlive} from '../state/lock.js'
+import {leftByDeadProcess} from '../state/lock.js'
 
 /**
  * An export writes its file as `FILE.partial-p<PID>` beside the final name, outside any storage,
@@ -32,7 +32,7 @@ export async function reclaimPartialOutputs(home: string): Promise<string[]> {
   const removed: string[] = []
   for (const entry of await readdir(dir).catch(() => [] as string[])) {
     const owner = Number(/^output\.p(\d+)\.[0-9a-f]+$/.exec(entry)?.[1])
-    if (!owner || owner === process.pid || isAlive(owner)) continue
+    if (!leftByDeadProcess(owner)) continue
     const record = path.join(dir, entry)
     const partial = (await readFile(record, 'utf8').catch(() => '')).trim()
     // Only ever the dead owner's own partial file, whatever the record was edited to say.

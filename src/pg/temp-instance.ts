@@ -1,13 +1,14 @@
 import {randomBytes} from 'node:crypto'
-import {chmod, readdir, rm} from 'node:fs/promises'
+import {readdir, rm} from 'node:fs/promises'
 import path from 'node:path'
 
 import type {Zenith} from '../context.js'
 import {volumeStorage} from '../storage/registry.js'
-import {killWritersOf, runChecked} from '../process.js'
-import {isAlive} from '../state/lock.js'
+import {killWritersOf} from '../process.js'
+import {leftByDeadProcess} from '../state/lock.js'
 import type {SnapshotRecord} from '../state/schema.js'
 import {type PgBinaries, findPgBinaries} from './binaries.js'
+import {prepareDataDir} from './data-dir.js'
 import {type Cluster, clusterStatus, readPgVersion, startCluster, stopCluster} from './cluster.js'
 import {type OsUser, pgOsUser} from './os-user.js'
 import {allocatePort} from './ports.js'
@@ -53,11 +54,9 @@ export async function withTempInstance<T>(zenith: Zenith, snapshot: SnapshotReco
 
   try {
     await storage.cloneSnapshot(snapshot.volume, volume, 'thin')
-    // A clone of a running server's image carries its pid file; this copy is not running.
-    await rm(path.join(dataDir, 'postmaster.pid'), {force: true})
-    // The whole tree: a pulled or received snapshot's files were written by this (root) process.
-    if (osUser) await runChecked('chown', ['-R', `${osUser.uid}:${osUser.gid}`, dataDir])
-    await chmod(dataDir, 0o700)
+    // A clone of a running server's image carries its pid file, and a pulled or received
+    // snapshot's files were written by this (root) process: the whole tree goes to postgres.
+    await prepareDataDir(dataDir, osUser)
     await startCluster(cluster)
     return await work({
       dataDir, port, socketDir: zenith.socketDir, user: 'postgres', binaries, osUser,
@@ -85,7 +84,7 @@ export async function reclaimTempInstances(zenith: Zenith, storageName: string):
   const removed: string[] = []
   for (const entry of await readdir(volumes).catch(() => [] as string[])) {
     const owner = Number(/^\.temp-.*\.p(\d+)\.[0-9a-f]+$/.exec(entry)?.[1])
-    if (!owner || owner === process.pid || isAlive(owner)) continue
+    if (!leftByDeadProcess(owner)) continue
     const dataDir = storage.volumePath(entry)
     if ((await clusterStatus(dataDir)).status === 'running') {
       const version = await readPgVersion(dataDir)

@@ -1,9 +1,8 @@
-import {chmod, copyFile, mkdir, readdir, rm, stat, writeFile} from 'node:fs/promises'
+import {copyFile, mkdir, readdir, rm, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import type {OsUser} from '../pg/os-user.js'
 import {giveTo} from '../pg/os-user.js'
-import {runChecked} from '../process.js'
 
 export interface Connection {
   host: string
@@ -44,23 +43,6 @@ export async function copyWithBackupApi(options: {
   } finally {
     await client.end().catch(() => undefined)
   }
-}
-
-/** Files of a copied data directory that belong to the running server, not to the data. */
-export async function removeRuntimeFiles(copyDir: string): Promise<void> {
-  await rm(path.join(copyDir, 'postmaster.pid'), {force: true})
-  await rm(path.join(copyDir, 'postmaster.opts'), {force: true})
-}
-
-/** A copied data directory must belong to the OS user postgres runs as, mode 0700, no pid file. */
-export async function prepareDataDir(dataDir: string, osUser: OsUser | undefined): Promise<void> {
-  await removeRuntimeFiles(dataDir)
-  const info = await stat(dataDir)
-  if (osUser && (info.uid !== osUser.uid || info.gid !== osUser.gid)) {
-    await runChecked('chown', ['-R', `${osUser.uid}:${osUser.gid}`, dataDir])
-  }
-
-  await chmod(dataDir, 0o700)
 }
 
 /** Copies the WAL segments from `first` to `last` (the backup window) again, now complete. */

@@ -10,7 +10,7 @@ import {silent} from '../progress.js'
 import {parseSnapshotRef} from '../state/names.js'
 import type {CheckoutJournal, PgRecord, SnapshotRecord} from '../state/schema.js'
 import {diskUsage} from '../storage/folders.js'
-import {removeRuntimeFiles} from './backup.js'
+import {removeRuntimeFiles} from '../pg/data-dir.js'
 import {snapshotVolumeName} from './records.js'
 import {resolveSnapshot} from './snapshots.js'
 

@@ -5,7 +5,7 @@ import {readPgVersion} from '../pg/cluster.js'
 import type {CreatePgOptions} from '../pg/lifecycle.js'
 import {pgOsUser} from '../pg/os-user.js'
 import {copyTree} from '../storage/folders.js'
-import {prepareDataDir} from './backup.js'
+import {prepareDataDir} from '../pg/data-dir.js'
 import {resolveSnapshot} from './snapshots.js'
 
 /**

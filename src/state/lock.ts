@@ -66,3 +66,11 @@ export function isAlive(pid: number): boolean {
     return (error as NodeJS.ErrnoException).code === 'EPERM'
   }
 }
+
+/**
+ * Whether work named after `pid` (a `.p<pid>` suffix) was left by a process that is gone:
+ * a pid that parsed, is not this process and no longer runs. What every sweep of leftovers asks.
+ */
+export function leftByDeadProcess(pid: number | undefined): boolean {
+  return Boolean(pid) && pid !== process.pid && !isAlive(pid!)
+}

@@ -102,3 +102,26 @@ export async function pgbenchFixture(home: TestHome): Promise<string> {
   await home.ok(['snapshot', 'create', 'dev@fixture'])
   return (await home.query<{sum: string}>('dev', ACCOUNTS_CHECKSUM))[0].sum
 }
+
+/**
+ * What a clone of a snapshot taken under pgbench load must pass: each pgbench transaction adds
+ * the same delta to an account, a teller, a branch and history, so in a consistent image the four
+ * sums agree; and pg_amcheck finds no damaged heap or index.
+ */
+export async function expectConsistentPgbenchCopy(home: TestHome, name: string): Promise<void> {
+  const [sums] = await home.query<Record<string, string>>(name, `select
+    (select sum(abalance) from pgbench_accounts) as a, (select sum(tbalance) from pgbench_tellers) as t,
+    (select sum(bbalance) from pgbench_branches) as b, (select coalesce(sum(delta), 0) from pgbench_history) as h,
+    (select count(*) from pgbench_history) as n`)
+  expect(Number(sums.n)).toBeGreaterThan(0)
+  expect(sums.a).toBe(sums.h)
+  expect(sums.t).toBe(sums.h)
+  expect(sums.b).toBe(sums.h)
+
+  const {port} = (await home.ok(['pg', 'show', name, '--json'])).json
+  const amcheck = await execa(path.join(path.dirname(PGBENCH), 'pg_amcheck'), ['--install-missing', '--heapallindexed', '-d', 'postgres', '-h', 'localhost', '-p', String(port), '-U', 'postgres'], {
+    reject: false, env: {PGPASSWORD: new URL(await home.url(name)).password},
+  })
+  expect(amcheck.stderr + amcheck.stdout).toBe('')
+  expect(amcheck.exitCode).toBe(0)
+}

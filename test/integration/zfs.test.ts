@@ -7,9 +7,8 @@ import {execa} from 'execa'
 
 import {zfsImplementation} from '../../src/storage/drivers/zfs.js'
 import {type ZfsPool, canUseZfs, createPool} from '../helpers/zfs.js'
-import {ACCOUNTS_CHECKSUM, PGBENCH, TestHome} from '../helpers/zenith.js'
+import {ACCOUNTS_CHECKSUM, PGBENCH, TestHome, expectConsistentPgbenchCopy} from '../helpers/zenith.js'
 
-const PG_BIN = '/usr/lib/postgresql/15/bin'
 /** Real ZFS (zfs-fuse here and in CI) needs root and the tools: skipped, and counted as skipped, otherwise. */
 const describeOnZfs = canUseZfs ? describe : describe.skip
 
@@ -120,19 +119,7 @@ describeOnZfs('zfs storage', () => {
     const origin = await zfsValue('origin', await datasetAt(dataset, path.join(root, 'volumes', 'loadclone')))
     expect(origin).toMatch(new RegExp(`^${dataset}/snapshots/dev:40load\\..*@frozen$`))
 
-    const [sums] = await home.query<Record<string, string>>('loadclone', `select
-      (select sum(abalance) from pgbench_accounts) as a, (select sum(tbalance) from pgbench_tellers) as t,
-      (select sum(bbalance) from pgbench_branches) as b, (select coalesce(sum(delta), 0) from pgbench_history) as h,
-      (select count(*) from pgbench_history) as n`)
-    expect(Number(sums.n)).toBeGreaterThan(0)
-    expect(sums.a).toBe(sums.h)
-    expect(sums.t).toBe(sums.h)
-    expect(sums.b).toBe(sums.h)
-    const amcheck = await execa(path.join(PG_BIN, 'pg_amcheck'), ['--install-missing', '--heapallindexed', '-d', 'postgres', '-h', 'localhost', '-p', String(clone.port), '-U', 'postgres'], {
-      reject: false, env: {PGPASSWORD: new URL(await home.url('loadclone')).password},
-    })
-    expect(amcheck.stderr + amcheck.stdout).toBe('')
-    expect(amcheck.exitCode).toBe(0)
+    await expectConsistentPgbenchCopy(home, 'loadclone')
   }, 180_000)
 
   test('SIZE of a snapshot is what it retains: small at first, growing as the pg rewrites what it holds', async () => {

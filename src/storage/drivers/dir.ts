@@ -6,7 +6,7 @@ import path from 'node:path'
 import type {Readable} from 'node:stream'
 
 import {ZenithError} from '../../errors.js'
-import {isAlive} from '../../state/lock.js'
+import {leftByDeadProcess} from '../../state/lock.js'
 import {TaskPool} from '../../task-pool.js'
 import type {StorageRecord, StorageType} from '../../state/schema.js'
 import type {StorageDriver, StorageKind} from '../driver.js'
@@ -22,6 +22,9 @@ const DELETE_CONCURRENCY = 16
 
 /** Where writes are staged: `.staging/<host>-p<pid>/` of the folder, one folder per writing process. */
 const STAGING = '.staging'
+
+/** This host's name as a folder name: staging folders of other hosts sharing the folder are theirs. */
+const HOST = hostname().replace(/[^\w-]/g, '_')
 
 /**
  * A plain folder (a mounted share, a USB disk) that holds snapshots as objects, one file each,
@@ -54,11 +57,11 @@ export class DirStorage implements ObjectStorage {
   /** Staging folders of dead processes of this host (a killed push's temporary files). */
   async reclaim(): Promise<string[]> {
     const folder = path.join(this.root, STAGING)
-    const owner = new RegExp(`^${hostname().replace(/[^\w-]/g, '_')}-p(\\d+)$`)
+    const owner = new RegExp(`^${HOST}-p(\\d+)$`)
     const removed: string[] = []
     for (const entry of await readdir(folder).catch(() => [] as string[])) {
       const pid = Number(owner.exec(entry)?.[1])
-      if (!pid || pid === process.pid || isAlive(pid)) continue
+      if (!leftByDeadProcess(pid)) continue
       // A finished writer leaves its folder empty: removed without counting as a repair.
       const left = await readdir(path.join(folder, entry)).catch(() => [] as string[])
       await rm(path.join(folder, entry), {recursive: true, force: true})
@@ -72,7 +75,7 @@ export class DirStorage implements ObjectStorage {
   private stagingFolder(): Promise<string> {
     this.staging ??= (async () => {
       await this.reclaim().catch(() => undefined)
-      const folder = path.join(this.root, STAGING, `${hostname().replace(/[^\w-]/g, '_')}-p${process.pid}`)
+      const folder = path.join(this.root, STAGING, `${HOST}-p${process.pid}`)
       await mkdir(folder, {recursive: true})
       return folder
     })()

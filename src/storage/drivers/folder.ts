@@ -4,7 +4,7 @@ import path from 'node:path'
 
 import {ZenithError, explainSystemError} from '../../errors.js'
 import {killWritersOf} from '../../process.js'
-import {isAlive} from '../../state/lock.js'
+import {leftByDeadProcess} from '../../state/lock.js'
 import type {StorageRecord, StorageType} from '../../state/schema.js'
 import type {AttachContext, StorageDraft, StorageDriver, StorageKind} from '../driver.js'
 import {assertDataFilesystem} from '../filesystem.js'
@@ -149,7 +149,7 @@ export abstract class FolderStorage implements VolumeStorage {
     const removed: string[] = []
     for (const entry of entries) {
       const owner = Number(/\.p(\d+)\.[0-9a-f]+$/.exec(entry)?.[1])
-      if (!owner || owner === process.pid || isAlive(owner)) continue
+      if (!leftByDeadProcess(owner)) continue
       // A child of the dead owner (pg_basebackup, cp) may still be writing here: stop it first,
       // or the removal races its writes (ENOTEMPTY) and the space stays taken.
       const folder = path.join(scratchDir, entry)

@@ -5,7 +5,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 
 import {ExternalCommandError, ZenithError, tail} from '../../errors.js'
 import {type RunResult, killWritersOf, run} from '../../process.js'
-import {isAlive} from '../../state/lock.js'
+import {leftByDeadProcess} from '../../state/lock.js'
 import type {StorageRecord, StorageType} from '../../state/schema.js'
 import type {AttachContext, StorageDraft, StorageDriver, StorageKind} from '../driver.js'
 import {assertDataFilesystem} from '../filesystem.js'
@@ -407,8 +407,7 @@ function owned(): string {
 }
 
 function isDeadOwners(name: string): boolean {
-  const owner = Number(OWNED.exec(name)?.[1])
-  return Boolean(owner) && owner !== process.pid && !isAlive(owner)
+  return leftByDeadProcess(Number(OWNED.exec(name)?.[1]))
 }
 
 function clonesOf(entries: Entry[]): Set<string> {
