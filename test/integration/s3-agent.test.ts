@@ -4,7 +4,7 @@ import type {AddressInfo} from 'node:net'
 
 import {GetObjectCommand, ListObjectsV2Command} from '@aws-sdk/client-s3'
 
-import {AgentS3Client, S3Error, encodeKeyPath, type S3Location} from '../../src/pitr/agent/s3-client.js'
+import {AgentS3Client, S3Error, encodeKeyPath, type S3Location} from '../../src/wal-agent/s3-client.js'
 import {S3_CREDENTIALS, S3Server} from '../helpers/s3.js'
 
 /**

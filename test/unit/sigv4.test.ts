@@ -2,7 +2,7 @@ import {createHash, createHmac} from 'node:crypto'
 
 import {SignatureV4} from '@smithy/signature-v4'
 
-import {amzDate, encodeKeyPath, signRequest, signedHeaders, type SigningRequest} from '../../src/pitr/agent/s3-client.js'
+import {amzDate, encodeKeyPath, signRequest, signedHeaders, type SigningRequest} from '../../src/wal-agent/s3-client.js'
 
 /**
  * The agent signs its S3 requests by hand, and s3rver (the integration tests' server) does not

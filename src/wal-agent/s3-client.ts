@@ -2,11 +2,11 @@
  * The few S3 requests that the WAL agent makes (HEAD, GET and a create-only PUT of one object),
  * written against node builtins alone, with AWS Signature Version 4 computed by hand.
  *
- * Why not @aws-sdk/client-s3: this folder (src/pitr/agent/) is copied on its own into a folder
+ * Why not @aws-sdk/client-s3: this folder (src/wal-agent/) is copied on its own into a folder
  * that the postgres OS user can read, and postgres runs it from archive_command /
  * restore_command once per WAL segment. That user cannot read zenith's node_modules, and a
  * process started for every 16 MiB segment must start in milliseconds, which loading the SDK
- * does not. So nothing here may import from outside src/pitr/agent/ or from any package.
+ * does not. So nothing here may import from outside src/wal-agent/ or from any package.
  */
 import {createHash, createHmac} from 'node:crypto'
 import http from 'node:http'
