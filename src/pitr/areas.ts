@@ -425,6 +425,15 @@ export async function destroyPitr(zenith: Zenith, name: string, options: {onProg
   return {name, archivingStopped}
 }
 
+/** `pg destroy --force`: every PITR area of the pg goes first. */
+export async function destroyPitrOfPg(zenith: Zenith, pg: string, options: {onProgress?: OnProgress} = {}): Promise<string[]> {
+  const data = await zenith.store.read()
+  pgRecord(data, pg)
+  const names = Object.values(data.pitr).filter((area) => area.pg === pg).map((area) => area.name)
+  for (const name of names) await destroyPitr(zenith, name, options)
+  return names
+}
+
 /**
  * Removes an area whatever state it is in (destroy, a failed create, the repair of a killed
  * one): out of archive.json first, so the archive command no longer writes into it; the last
@@ -483,13 +492,49 @@ export async function releaseArea(zenith: Zenith, name: string): Promise<void> {
   })
 }
 
-/** Repairs an area a killed command left: a half-made one is removed, a half-destroyed one finished, others released. */
+/**
+ * Repairs an area a killed command left: a half-made one is removed, a half-destroyed one
+ * finished, others released, after removing what the killed command was making (a base folder
+ * no base names, the temporary snapshot record of a base being pushed or pulled).
+ */
 export async function repairArea(zenith: Zenith, area: PitrRecord): Promise<string> {
   if (area.state === 'creating' || area.state === 'destroying') {
     await removeArea(zenith, area.name)
     return area.state === 'creating' ? 'removed a PITR area whose creation was interrupted' : 'finished destroying the PITR area'
   }
 
+  const left = await removeUnfinishedBases(zenith, area)
   await releaseArea(zenith, area.name)
-  return `released it from an interrupted ${area.state}`
+  return `released it from an interrupted ${area.state}${left > 0 ? ` and removed ${left} unfinished base ${left === 1 ? 'copy' : 'copies'}` : ''}`
+}
+
+async function removeUnfinishedBases(zenith: Zenith, area: PitrRecord): Promise<number> {
+  const data = await zenith.store.read()
+  let removed = 0
+  const temporary = new RegExp(`^pitr\\.${escapeRegExp(area.name)}\\.base\\d+(\\.p\\d+)?$`)
+  for (const snapshot of Object.values(data.snapshots).filter((item) => temporary.test(item.name))) {
+    await volumeStorage(data, snapshot.storage).removeSnapshot(snapshot.volume)
+    await zenith.store.update((current) => {
+      delete current.snapshots[snapshot.name]
+    })
+    removed++
+  }
+
+  const pg = data.pgs[area.pg]
+  if (!pg) return removed
+  const storage = volumeStorage(data, pg.storage)
+  const kept = new Set(area.bases.filter((base) => base.kind === 'volume').map((base) => base.location))
+  const folder = new RegExp(`^pitr-${escapeRegExp(area.name)}-base\\d+\\.[0-9a-f]{6}$`)
+  const {readdir} = await import('node:fs/promises')
+  for (const entry of await readdir(path.dirname(storage.snapshotPath('x'))).catch(() => [] as string[])) {
+    if (!folder.test(entry) || kept.has(entry)) continue
+    await storage.removeSnapshot(entry)
+    removed++
+  }
+
+  return removed
+}
+
+function escapeRegExp(text: string): string {
+  return text.replaceAll(/[.*+?^${}()|[\]\\]/g, '\\$&')
 }
