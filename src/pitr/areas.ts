@@ -362,16 +362,27 @@ export interface GcResult {
  * limit no longer keep (planGc), and takes a new base when one is due (BASE_EVERY_BYTES of WAL
  * or BASE_EVERY_SECONDS since the newest, on a running pg). Run it from cron (docs/pitr.md).
  */
-export async function gcPitr(zenith: Zenith, name: string, options: {now?: Date; onProgress?: OnProgress} = {}): Promise<GcResult> {
+export async function gcPitr(zenith: Zenith, name: string, options: {now?: Date; newBase?: boolean; onProgress?: OnProgress} = {}): Promise<GcResult> {
   const onProgress = options.onProgress ?? silent
   const area = await claimArea(zenith, name, 'gc')
   try {
     let spoolSent = 0
+    let baseTaken: number | undefined
+    if (options.newBase) {
+      const base = await takeBase(zenith, area, onProgress)
+      baseTaken = base.id
+      await zenith.store.update((current) => {
+        current.pitr[name].bases.push(base)
+      })
+      await waitForBaseWal(zenith, name, base, onProgress)
+    }
+
     const data = await zenith.store.read()
     const config = await areaConfig(zenith, data, area)
     spoolSent = await drainSpool(config).catch(() => 0)
     const {wal, segments} = await inspectArea(data, area)
-    const plan = planGc(area.bases, segments, {ttlSeconds: area.ttlSeconds, sizeLimitBytes: area.sizeLimitBytes}, options.now ?? new Date())
+    const current = data.pitr[name]
+    const plan = planGc(current.bases, segments, {ttlSeconds: current.ttlSeconds, sizeLimitBytes: current.sizeLimitBytes}, options.now ?? new Date())
     for (const base of plan.drop) {
       onProgress({type: 'step', message: `Dropping base ${base.id} of ${name}`})
       await removeBase(zenith, area, base)
@@ -383,7 +394,7 @@ export async function gcPitr(zenith: Zenith, name: string, options: {now?: Date;
     const dropped = new Set(plan.dropSegments)
     await wal.remove(plan.dropSegments)
     const bytesFreed = segments.filter((segment) => dropped.has(segment.name)).reduce((sum, segment) => sum + segment.size, 0) + plan.drop.reduce((sum, base) => sum + base.bytes, 0)
-    const baseTaken = await takeBaseIfDue(zenith, await zenith.store.read(), name, options.now ?? new Date(), onProgress)
+    baseTaken ??= await takeBaseIfDue(zenith, await zenith.store.read(), name, options.now ?? new Date(), onProgress)
     return {name, basesDropped: plan.drop.map((base) => base.id), segmentsDropped: plan.dropSegments.length, bytesFreed, baseTaken, spoolSent, overLimit: plan.overLimit}
   } finally {
     await releaseArea(zenith, name)

@@ -7,9 +7,12 @@ import {type GcResult, gcPitr, listPitr} from '../../pitr/areas.js'
 
 export default class PitrGc extends BaseCommand {
   static override description = 'Drop the bases and WAL a PITR area\'s TTL and size limit no longer keep, send what waits in its spool, take a new base when one is due'
-  static override examples = ['<%= config.bin %> pitr gc dev_week', '<%= config.bin %> pitr gc --all   # from cron, e.g. hourly']
+  static override examples = ['<%= config.bin %> pitr gc dev_week', '<%= config.bin %> pitr gc --all   # from cron, e.g. hourly', '<%= config.bin %> pitr gc dev_week --new-base']
   static override args = {name: Args.string({description: 'PITR area'})}
-  static override flags = {all: Flags.boolean({description: 'every PITR area'})}
+  static override flags = {
+    all: Flags.boolean({description: 'every PITR area'}),
+    'new-base': Flags.boolean({description: 'take a new base first (fewer WAL to replay for targets after it), then collect'}),
+  }
 
   async run() {
     const {args, flags} = await this.parse(PitrGc)
@@ -17,7 +20,7 @@ export default class PitrGc extends BaseCommand {
     const zenith = await this.openZenith()
     const names = flags.all ? (await listPitr(zenith)).map((area) => area.name) : [args.name!]
     const results: GcResult[] = []
-    for (const name of names) results.push(await gcPitr(zenith, name, {onProgress: this.progress}))
+    for (const name of names) results.push(await gcPitr(zenith, name, {newBase: flags['new-base'], onProgress: this.progress}))
     return this.writer.table(results, {fields: [
       'name',
       {key: 'basesDropped', label: 'BASES DROPPED', format: (ids) => (ids.length === 0 ? '0' : ids.map((id) => `base${id}`).join(', '))},
