@@ -8,7 +8,7 @@ import {finishCheckout} from './snapshot/checkout.js'
 import {reclaimCaches} from './receive/chunk-cache.js'
 import {reclaimPartialOutputs} from './import-export/partial-output.js'
 import {isAlive} from './state/lock.js'
-import type {PgRecord, SnapshotRecord, StoreData} from './state/schema.js'
+import type {PgRecord, PitrRecord, SnapshotRecord, StoreData} from './state/schema.js'
 
 export interface Repair {
   item: string
@@ -44,6 +44,14 @@ export async function recoverInterrupted(zenith: Zenith): Promise<Repair[]> {
 
   for (const pg of Object.values(data.pgs).filter(stale)) {
     await attempt(pg.name, `repair the pg left in state ${pg.state}`, async () => (await takeOver(zenith, 'pgs', pg)) ? repairPg(zenith, data, pg) : undefined)
+  }
+
+  for (const area of Object.values(data.pitr).filter(stale)) {
+    await attempt(`pitr ${area.name}`, `repair the PITR area left in state ${area.state}`, async () => {
+      if (!(await takeOver(zenith, 'pitr', area))) return undefined
+      const {repairArea} = await import('./pitr/areas.js')
+      return repairArea(zenith, {...area, pid: process.pid})
+    })
   }
 
   // A start killed between postgres coming up and zenith setting its password leaves a running
@@ -158,7 +166,7 @@ async function repairPg(zenith: Zenith, data: StoreData, pg: PgRecord): Promise<
  * Two commands may find the same leftover at once: the one that swaps the dead pid for its own
  * (under the store lock) repairs it, the other leaves it alone.
  */
-async function takeOver(zenith: Zenith, kind: 'pgs' | 'snapshots', item: PgRecord | SnapshotRecord): Promise<boolean> {
+async function takeOver(zenith: Zenith, kind: 'pgs' | 'snapshots' | 'pitr', item: PgRecord | SnapshotRecord | PitrRecord): Promise<boolean> {
   return zenith.store.update((data) => {
     const record = data[kind][item.name]
     if (!record || record.state !== item.state || record.pid !== item.pid) return false

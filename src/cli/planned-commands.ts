@@ -4,7 +4,6 @@
  * is not a misspelt `pg create`. Remove an entry when its command ships.
  */
 export const PLANNED_COMMANDS = [
-  'pitr:create', 'pitr:list', 'pitr:show', 'pitr:extract-snapshot', 'pitr:gc', 'pitr:destroy',
   'snapshot:diff', 'pg:promote', 'serve', 'console', 'doctor', 'autocomplete', 'version',
 ] as const
 

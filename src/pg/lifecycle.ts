@@ -15,6 +15,7 @@ import {findPgBinaries} from './binaries.js'
 import {type Cluster, type ClusterStatus, clusterStatus, initCluster, setSuperuserPassword, startCluster, stopCluster, validateSetting} from './cluster.js'
 import {type OsUser, giveTo, pgOsUser} from './os-user.js'
 import {allocatePort, checkPortFree, isPortFree, validatePort} from './ports.js'
+import {archiveSettings, installAgent} from '../wal-agent/install.js'
 
 export type PgStatus = ClusterStatus | 'creating' | 'busy'
 
@@ -188,6 +189,7 @@ export async function startClaimed(zenith: Zenith, pg: PgRecord, onProgress: OnP
 
   const binaries = await findPgBinaries(zenith, pg.pgVersion)
   onProgress({type: 'step', message: `Starting postgres on ${pg.name}`})
+  if (pg.archiving) await installAgent(zenith.home)
   const cluster = clusterOf(zenith, pg, dataDir, binaries, await pgOsUser(zenith))
   await startCluster(cluster)
   if (pg.passwordPending) await finishPasswordStep(zenith, pg.name, cluster)
@@ -217,7 +219,23 @@ async function stopClaimed(zenith: Zenith, pg: PgRecord, options: {mode?: 'fast'
   }
 
   options.onProgress?.({type: 'step', message: `Stopping postgres on ${pg.name}`})
+  // The segment being written is archived only once it is full: switch, so that every commit
+  // up to the stop reaches the PITR areas (the archiver sends what is ready before it exits).
+  if (pg.archiving && options.mode !== 'immediate') await switchWal(await pgConnection(zenith, pg.name)).catch(() => undefined)
   await stopCluster({dataDir, osUser: await pgOsUser(zenith), binaries: await findPgBinaries(zenith, pg.pgVersion)}, options.mode ?? 'fast')
+}
+
+/** Closes the current WAL segment so that it is archived; returns the switch's end LSN. */
+export async function switchWal(connection: {host: string; port: number; user: string; password: string; database: string}): Promise<string> {
+  const {default: pgClient} = await import('pg')
+  const client = new pgClient.Client(connection)
+  await client.connect()
+  try {
+    const {rows} = await client.query<{lsn: string}>('select pg_switch_wal()::text as lsn')
+    return rows[0].lsn
+  } finally {
+    await client.end().catch(() => undefined)
+  }
 }
 
 export async function destroyPg(zenith: Zenith, name: string, options: {force?: boolean; onProgress?: OnProgress} = {}): Promise<{name: string; snapshotsDestroyed: string[]}> {
@@ -229,6 +247,12 @@ export async function destroyPg(zenith: Zenith, name: string, options: {force?: 
     if (copying) throw pgBusy(copying)
     // Marked in the same update: a copy that starts after this sees them gone.
     if (options.force) for (const snapshot of owned) Object.assign(data.snapshots[snapshot], {state: 'destroying', pid: process.pid})
+    const areas = Object.values(data.pitr).filter((area) => area.pg === name).map((area) => area.name)
+    if (areas.length > 0) {
+      throw new ZenithError('HAS_DEPENDENTS', `pg "${name}" has PITR areas: ${areas.join(', ')}.`,
+        `Destroy them first (zenith pitr destroy ${areas[0]}), or pass --force to destroy them with the pg.`)
+    }
+
     if (owned.length > 0 && !options.force) {
       throw new ZenithError('HAS_DEPENDENTS', `pg "${name}" has snapshots: ${owned.join(', ')}.`,
         `Destroy them first (zenith snapshot destroy ...), or pass --force to destroy them with the pg.`)
@@ -301,7 +325,8 @@ export function pgRecord(data: StoreData, name: string): PgRecord {
 }
 
 export function clusterOf(zenith: Zenith, pg: PgRecord, dataDir: string, binaries: Cluster['binaries'], osUser: OsUser | undefined): Cluster {
-  return {dataDir, port: pg.port, socketDir: zenith.socketDir, logFile: logFileOf(zenith, pg.name), osUser, binaries, settings: pg.settings}
+  const settings = pg.archiving ? {...pg.settings, ...archiveSettings(zenith.home, pg.name)} : pg.settings
+  return {dataDir, port: pg.port, socketDir: zenith.socketDir, logFile: logFileOf(zenith, pg.name), osUser, binaries, settings}
 }
 
 /** What a claim is for; `ready` means no command holds the pg. */

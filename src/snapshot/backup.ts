@@ -12,6 +12,19 @@ export interface Connection {
   database: string
 }
 
+/** Where a backup taken with the backup API starts and becomes consistent. */
+export interface BackupPoints {
+  startLsn: string
+  stopLsn: string
+  /** WAL file names of both points (timeline + segment). */
+  startFile: string
+  stopFile: string
+  /** When pg_backup_stop returned: the copy is consistent as of then. */
+  stoppedAt: Date
+  /** The next transaction id at the start (pg_current_snapshot's xmax). */
+  nextXid: string
+}
+
 /**
  * A consistent copy of a *running* data directory through postgres' backup API:
  * pg_backup_start, copy (reflink or plain), pg_backup_stop, then the WAL written during the copy
@@ -24,22 +37,27 @@ export async function copyWithBackupApi(options: {
   label: string
   osUser?: OsUser
   copy: (finish: (copyDir: string) => Promise<void>) => Promise<void>
-}): Promise<void> {
+}): Promise<BackupPoints> {
   const {default: pg} = await import('pg')
   const client = new pg.Client(options.connection)
   await client.connect()
   try {
     const slot = `zenith_backup_${process.pid}_${Date.now() % 1_000_000}`
     await client.query('select pg_create_physical_replication_slot($1, true, true)', [slot])
-    const start = await client.query<{file: string}>('select pg_walfile_name(pg_backup_start($1, true)) as file', [options.label])
+    const start = await client.query<{lsn: string; file: string; xid: string}>(
+      'select lsn::text, pg_walfile_name(lsn) as file, pg_snapshot_xmax(pg_current_snapshot())::text as xid from pg_backup_start($1, true) as lsn', [options.label])
+    let points: BackupPoints | undefined
     await options.copy(async (copyDir) => {
-      const stop = await client.query<{file: string; labelfile: string; spcmapfile: string}>(
-        'select pg_walfile_name(lsn) as file, labelfile, spcmapfile from pg_backup_stop(false)')
-      const {file: last, labelfile, spcmapfile} = stop.rows[0]
+      const stop = await client.query<{lsn: string; file: string; labelfile: string; spcmapfile: string}>(
+        'select lsn::text, pg_walfile_name(lsn) as file, labelfile, spcmapfile from pg_backup_stop(false)')
+      const {lsn, file: last, labelfile, spcmapfile} = stop.rows[0]
+      points = {startLsn: start.rows[0].lsn, stopLsn: lsn, startFile: start.rows[0].file, stopFile: last, stoppedAt: new Date(), nextXid: start.rows[0].xid}
       await refreshWal(options.dataDir, copyDir, start.rows[0].file, last, options.osUser)
       await writeOwned(path.join(copyDir, 'backup_label'), labelfile, options.osUser)
       if (spcmapfile) await writeOwned(path.join(copyDir, 'tablespace_map'), spcmapfile, options.osUser)
     })
+    if (!points) throw new Error('the copy of a backup never called finish()')
+    return points
   } finally {
     await client.end().catch(() => undefined)
   }

@@ -2,7 +2,7 @@ import type {Zenith} from '../context.js'
 import {ZenithError} from '../errors.js'
 import {type PgInfo, showPg} from '../pg/lifecycle.js'
 import type {StorageRecord} from '../state/schema.js'
-import {findDriver} from '../storage/registry.js'
+import {findDriver, openStorage} from '../storage/registry.js'
 import type {RemoteDestroyResult} from '../remote/collect.js'
 import {type SnapshotInfo, destroySnapshot, listSnapshots, resolveSnapshot} from './snapshots.js'
 
@@ -72,6 +72,8 @@ export interface PgDetails extends PgInfo {
   /** Space used by the pg and its snapshots on every storage that holds any of them. */
   usedOnAllBytes: number
   snapshots: Array<{storage: string; items: Array<{name: string; sizeBytes: number; sizeExact: boolean}>; error?: string}>
+  /** Its PITR areas per storage (bases + WAL). */
+  pitr: Array<{storage: string; items: Array<{name: string; sizeBytes: number}>; error?: string}>
 }
 
 /** `pg show`: the pg, and its snapshots on each storage (`on local: ... on s3tank: ...`). */
@@ -90,6 +92,20 @@ export async function inspectPg(zenith: Zenith, name: string): Promise<PgDetails
     }
   }
 
+  const pitr: PgDetails['pitr'] = []
+  for (const area of Object.values(data.pitr).filter((item) => item.pg === name).sort((a, b) => a.name.localeCompare(b.name))) {
+    let group = pitr.find((item) => item.storage === area.storage)
+    if (!group) pitr.push(group = {storage: area.storage, items: []})
+    try {
+      const segments = await openStorage(data, area.storage).walArea(area.name).list()
+      const sizeBytes = segments.reduce((sum, segment) => sum + segment.size, 0) + area.bases.reduce((sum, base) => sum + base.bytes, 0)
+      group.items.push({name: area.name, sizeBytes})
+    } catch (error) {
+      group.error = error instanceof Error ? error.message : String(error)
+    }
+  }
+
   const usedOnAllBytes = pg.usedBytes + snapshots.flatMap((group) => group.items).reduce((sum, item) => sum + item.sizeBytes, 0)
-  return {...pg, usedOnAllBytes, snapshots}
+    + pitr.flatMap((group) => group.items).reduce((sum, item) => sum + item.sizeBytes, 0)
+  return {...pg, usedOnAllBytes, snapshots, pitr}
 }

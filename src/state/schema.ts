@@ -51,6 +51,8 @@ export interface PgRecord {
   pid?: number
   /** The journal of a checkout in progress, so a killed one can be finished. */
   checkout?: CheckoutJournal
+  /** Set while PITR areas archive its WAL: every start adds archive_mode and zenith's archive_command. */
+  archiving?: boolean
 }
 
 export interface CheckoutJournal {
@@ -62,7 +64,7 @@ export interface CheckoutJournal {
   wasRunning: boolean
 }
 
-export type SnapshotMethod = 'fs-snapshot' | 'backup-api' | 'stopped-copy' | 'checkout' | 'import'
+export type SnapshotMethod = 'fs-snapshot' | 'backup-api' | 'stopped-copy' | 'checkout' | 'import' | 'pitr'
 
 export interface SnapshotRecord {
   /** `pg@tag` for snapshots of a pg, a bare name for imported ones. */
@@ -85,6 +87,29 @@ export interface SnapshotRecord {
   password?: string
 }
 
+/** A base of a PITR area: a backup (backup API, or a copy of the stopped pg) that WAL is replayed onto. */
+export interface PitrBase {
+  id: number
+  /** `volume`: a snapshot folder of the area's own storage; `remote`: a snapshot pushed to its object storage. */
+  kind: 'volume' | 'remote'
+  /** The folder name (volume) or the remote snapshot's name. */
+  location: string
+  timeline: number
+  /** Where replay starts (the backup's checkpoint redo point), and from where it is consistent. */
+  startLsn: string
+  stopLsn: string
+  /** The first WAL segment the base needs from the area (gc never drops it while the base is kept). */
+  startSegment: string
+  /** When it became consistent: the earliest time it can be recovered to. */
+  time: string
+  /** The next transaction id when it was taken (targets by --xid before it need an older base). */
+  nextXid: string
+  bytes: number
+  pgVersion: number
+  /** The `postgres` role's password inside this data. */
+  password: string
+}
+
 export interface PitrRecord {
   name: string
   pg: string
@@ -92,6 +117,18 @@ export interface PitrRecord {
   ttlSeconds?: number
   sizeLimitBytes?: number
   createdAt: string
+  /** `ready` unless a command holds it; `pid` names that command's process. */
+  state: 'creating' | 'ready' | 'base' | 'gc' | 'extract' | 'destroying'
+  pid?: number
+  /** wal_segment_size of the pg (bytes). */
+  segmentSize: number
+  systemId: string
+  bases: PitrBase[]
+  nextBaseId: number
+  /** A WAL switch zenith made and saw archived: all WAL written before `time` is in the area (up to `lsn`). */
+  archivedThrough?: {time: string; lsn: string}
+  /** The newest commit time found in the area's last segment (pg_waldump), cached by segment name. */
+  tail?: {segment: string; lastCommit?: string}
 }
 
 export interface StoreData {

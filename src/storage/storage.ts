@@ -127,6 +127,8 @@ export interface WalSegment {
  * `append` returns, and never replaced by different content.
  */
 export interface WalArea {
+  /** The local folder that holds the segments (folder-backed areas); undefined in an object store. */
+  readonly folder?: string
   /**
    * Stores a segment. Sending the same content again (a retried archive_command) is accepted
    * and reported as `identical`; different content under an existing name fails with
@@ -139,6 +141,8 @@ export interface WalArea {
   read(name: string): Promise<Buffer>
   /** Removes the segments whose names sort from `from` to `to`, both included; returns their names. */
   deleteRange(from: string, to: string): Promise<string[]>
+  /** Removes these files (segments, history, backup labels); missing ones are not an error. */
+  remove(names: string[]): Promise<void>
 }
 
 export function hasVolumes(storage: Storage): storage is VolumeStorage {

@@ -1,8 +1,8 @@
-import {randomBytes} from 'node:crypto'
-import {link, mkdir, open, readFile, readdir, rename, rm, stat} from 'node:fs/promises'
+import {readdir, rm, stat} from 'node:fs/promises'
 import path from 'node:path'
 
 import {ZenithError} from '../errors.js'
+import {readIfExists, storeSegmentFile, syncFolder} from '../wal-agent/segment-file.js'
 import type {ObjectStore, WalArea, WalSegment} from './storage.js'
 
 /** What postgres archives: segments, timeline history files, backup labels, partial segments. */
@@ -40,46 +40,20 @@ function inRange(name: string, from: string, to: string): boolean {
 }
 
 /**
- * A WAL area in a local folder (folder drivers and dir storages): one file per segment. A
- * segment is written to a temporary file and fsynced, then hard-linked to its name: unlike a
- * rename, a link never replaces a file, so two writers racing on one name cannot overwrite
- * each other; the folder is fsynced so the new name survives a power loss.
+ * A WAL area in a local folder (folder drivers and dir storages): one file per segment, stored
+ * as the archive command stores it (storeSegmentFile: fsynced, hard-linked, never replaced).
  */
 export class FolderWalArea implements WalArea {
   constructor(private readonly dir: string) {}
 
+  get folder(): string {
+    return this.dir
+  }
+
   async append(name: string, body: Buffer): Promise<'stored' | 'identical'> {
-    const target = path.join(this.dir, validateSegmentName(name))
-    const existing = await readIfExists(target)
-    if (existing) return this.compare(existing, body, name)
-    await mkdir(this.dir, {recursive: true, mode: 0o700})
-    const temporary = path.join(this.dir, `.${name}.p${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
-    try {
-      const handle = await open(temporary, 'wx', 0o600)
-      try {
-        await handle.writeFile(body)
-        await handle.sync()
-      } finally {
-        await handle.close()
-      }
-
-      try {
-        await link(temporary, target)
-      } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code
-        if (code === 'EEXIST') return this.compare(await readFile(target), body, name)
-        // Some shares (FAT, some SMB mounts) have no hard links: check, then rename.
-        if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw error
-        const raced = await readIfExists(target)
-        if (raced) return this.compare(raced, body, name)
-        await rename(temporary, target)
-      }
-    } finally {
-      await rm(temporary, {force: true})
-    }
-
-    await syncFolder(this.dir)
-    return 'stored'
+    const result = await storeSegmentFile(this.dir, validateSegmentName(name), body)
+    if (result === 'conflict') throw conflict(this.dir, name)
+    return result
   }
 
   async list(): Promise<WalSegment[]> {
@@ -109,9 +83,9 @@ export class FolderWalArea implements WalArea {
     return doomed
   }
 
-  private compare(stored: Buffer, body: Buffer, name: string): 'identical' {
-    if (!stored.equals(body)) throw conflict(this.dir, name)
-    return 'identical'
+  async remove(names: string[]): Promise<void> {
+    for (const name of names) await rm(path.join(this.dir, validateSegmentName(name)), {force: true})
+    if (names.length > 0) await syncFolder(this.dir).catch(() => undefined)
   }
 }
 
@@ -156,6 +130,10 @@ export class ObjectWalArea implements WalArea {
     return doomed
   }
 
+  async remove(names: string[]): Promise<void> {
+    await this.store.deleteMany(names.map((name) => this.keyOf(validateSegmentName(name))))
+  }
+
   private keyOf(name: string): string {
     return `${this.prefix}${name}`
   }
@@ -169,22 +147,4 @@ export class ObjectWalArea implements WalArea {
 /** Where a storage keeps the WAL area `area`, relative to its root (a folder or a key prefix). */
 export function walAreaPath(area: string): string {
   return `wal/${validateAreaName(area)}`
-}
-
-async function readIfExists(file: string): Promise<Buffer | undefined> {
-  try {
-    return await readFile(file)
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw error
-  }
-}
-
-async function syncFolder(dir: string): Promise<void> {
-  const handle = await open(dir, 'r')
-  try {
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
 }

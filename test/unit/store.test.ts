@@ -5,7 +5,7 @@ import path from 'node:path'
 import {execa} from 'execa'
 
 import {isZenithError} from '../../src/errors.js'
-import {SCHEMA_VERSION} from '../../src/state/schema.js'
+import {type PitrRecord, SCHEMA_VERSION} from '../../src/state/schema.js'
 import {Store} from '../../src/state/store.js'
 import {ROOT} from '../helpers/zenith.js'
 
@@ -36,7 +36,7 @@ describe('Store', () => {
   it('saves what update leaves, in a 0600 file, and leaves no temporary file behind', async () => {
     const store = new Store(home)
     const result = await store.update((data) => {
-      data.pitr.a = {name: 'a', pg: 'dev', storage: 'local', createdAt: 'now'}
+      data.pitr.a = area('a')
       return 'done'
     })
     expect(result).toBe('done')
@@ -49,7 +49,7 @@ describe('Store', () => {
   it('saves nothing when the change throws', async () => {
     const store = new Store(home)
     await store.update((data) => {
-      data.pitr.a = {name: 'a', pg: 'dev', storage: 'local', createdAt: 'now'}
+      data.pitr.a = area('a')
     })
     const before = await readFile(store.file, 'utf8')
     await expect(store.update((data) => {
@@ -71,7 +71,7 @@ describe('Store', () => {
     await writeFile(store.file, text)
     expect(await codeOf(store.read())).toBe('STORE_CORRUPT')
     expect(await codeOf(store.update((data) => {
-      data.pitr.a = {name: 'a', pg: 'dev', storage: 'local', createdAt: 'now'}
+      data.pitr.a = area('a')
     }))).toBe('STORE_CORRUPT')
     expect(await readFile(store.file, 'utf8')).toBe(text)
     expect((await readdir(home)).filter((file) => file.endsWith('.tmp'))).toEqual([])
@@ -105,3 +105,7 @@ describe('Store', () => {
     expect((await readdir(home)).filter((file) => file.endsWith('.tmp'))).toEqual([])
   })
 })
+
+function area(name: string): PitrRecord {
+  return {name, pg: 'dev', storage: 'local', createdAt: 'now', state: 'ready', segmentSize: 16 * 1024 * 1024, systemId: '1', bases: [], nextBaseId: 1}
+}

@@ -28,6 +28,10 @@ export default class PgShow extends BaseCommand {
         `on ${group.storage}:${group.error ? ` (${unreachableLine(group.error)})` : ''}`,
         ...group.items.map((item) => `  ${item.name}: ${formatBytes(item.sizeBytes)}${item.sizeExact ? '' : '*'}`),
       ]))},
+      {key: 'pitr', format: (groups) => (groups.length === 0 ? undefined : groups.flatMap((group) => [
+        `on ${group.storage}:${group.error ? ` (${unreachableLine(group.error)})` : ''}`,
+        ...group.items.map((item) => `  ${item.name}: ${formatBytes(item.sizeBytes)}`),
+      ]))},
       {key: 'settings', format: (settings) => {
         const entries = Object.entries(settings)
         return entries.length === 0 ? undefined : entries.map(([key, value]) => `${key} = ${value}`)

@@ -4,6 +4,8 @@ import type {Readable} from 'node:stream'
 
 import type {S3Client} from '@aws-sdk/client-s3'
 
+import type {S3Location} from '../../wal-agent/s3-client.js'
+
 import {ZenithError} from '../../errors.js'
 import type {StorageRecord, StorageType} from '../../state/schema.js'
 import type {StorageDriver, StorageKind} from '../driver.js'
@@ -182,6 +184,20 @@ export class S3Storage implements ObjectStorage {
         const key = failed.Key?.slice(this.keyOf('').length) ?? batch[0]
         throw explainS3Error(Object.assign(new Error(`Cannot delete ${this.location}/${key}: ${failed.Message ?? failed.Code}`), {name: failed.Code}), this.options, key)
       }
+    }
+  }
+
+  /**
+   * Where the bucket is and the credentials the SDK resolves now (environment, profile, ...):
+   * what the PITR archive command, which runs as the postgres OS user without the SDK, needs.
+   */
+  async agentLocation(): Promise<S3Location> {
+    const {client} = await this.client()
+    const credentials = await client.config.credentials()
+    return {
+      bucket: this.options.bucket, prefix: this.options.prefix, region: await client.config.region(), endpoint: this.options.endpoint,
+      forcePathStyle: this.options.forcePathStyle,
+      credentials: {accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey, sessionToken: credentials.sessionToken},
     }
   }
 
