@@ -16,6 +16,7 @@ import {type Cluster, type ClusterStatus, clusterStatus, initCluster, setSuperus
 import {type OsUser, giveTo, pgOsUser} from './os-user.js'
 import {allocatePort, checkPortFree, isPortFree, validatePort} from './ports.js'
 import {archiveSettings, installAgent} from '../wal-agent/install.js'
+import {TIMELINE_FORK_SETTINGS} from './timeline-fork.js'
 
 export type PgStatus = ClusterStatus | 'creating' | 'busy'
 
@@ -191,8 +192,37 @@ export async function startClaimed(zenith: Zenith, pg: PgRecord, onProgress: OnP
   onProgress({type: 'step', message: `Starting postgres on ${pg.name}`})
   if (pg.archiving) await installAgent(zenith.home)
   const cluster = clusterOf(zenith, pg, dataDir, binaries, await pgOsUser(zenith))
+  if (pg.timelineFork) cluster.settings = {...cluster.settings, ...TIMELINE_FORK_SETTINGS}
   await startCluster(cluster)
+  if (pg.timelineFork) await finishTimelineFork(zenith, pg.name, cluster, onProgress)
   if (pg.passwordPending) await finishPasswordStep(zenith, pg.name, cluster)
+}
+
+/** Waits for the promotion onto the new timeline (see timeline-fork.ts), then forgets the fork. */
+async function finishTimelineFork(zenith: Zenith, name: string, cluster: Cluster, onProgress: OnProgress): Promise<void> {
+  onProgress({type: 'step', message: `Starting ${name} on a new WAL timeline (its PITR areas keep the old one)`})
+  const {default: pgClient} = await import('pg')
+  const deadline = Date.now() + 600_000
+  for (;;) {
+    const client = new pgClient.Client({host: cluster.socketDir, port: cluster.port, user: 'postgres', database: 'postgres'})
+    try {
+      await client.connect()
+      const {rows} = await client.query<{recovering: boolean}>('select pg_is_in_recovery() as recovering')
+      if (!rows[0].recovering) break
+    } catch (error) {
+      const code = (error as {code?: string}).code
+      if (code !== '57P03' && code !== 'ECONNREFUSED' && code !== 'ENOENT') throw error
+    } finally {
+      await client.end().catch(() => undefined)
+    }
+
+    if (Date.now() > deadline) throw new ZenithError('PG_START_FAILED', `${name} did not finish its recovery onto a new timeline.`, `See \`zenith pg logs ${name}\`.`)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+
+  await zenith.store.update((data) => {
+    if (data.pgs[name]) delete data.pgs[name].timelineFork
+  })
 }
 
 /**

@@ -436,6 +436,45 @@ export async function destroyPitr(zenith: Zenith, name: string, options: {onProg
   return {name, archivingStopped}
 }
 
+/**
+ * After a checkout the pg writes WAL on a new timeline that no base reaches: each of its areas
+ * gets a base on it (run after `pg checkout` and `pg start`; nothing to do otherwise).
+ */
+export async function refreshBasesAfterFork(zenith: Zenith, pg: string, onProgress: OnProgress = silent): Promise<number[]> {
+  const data = await zenith.store.read()
+  const areas = Object.values(data.pitr).filter((area) => area.pg === pg && area.state === 'ready')
+  const record = data.pgs[pg]
+  if (areas.length === 0 || !record || record.timelineFork) return []
+  if ((await clusterStatus(volumeStorage(data, record.storage).volumePath(record.volume))).status !== 'running') return []
+  const {default: pgClient} = await import('pg')
+  const client = new pgClient.Client(await pgConnection(zenith, pg))
+  await client.connect()
+  let timeline: number
+  try {
+    const {rows} = await client.query<{file: string}>('select pg_walfile_name(pg_current_wal_lsn()) as file')
+    timeline = Number.parseInt(rows[0].file.slice(0, 8), 16)
+  } finally {
+    await client.end().catch(() => undefined)
+  }
+
+  const taken: number[] = []
+  for (const area of areas.filter((item) => !item.bases.some((base) => base.timeline === timeline))) {
+    const claimed = await claimArea(zenith, area.name, 'base')
+    try {
+      const base = await takeBase(zenith, claimed, onProgress)
+      await zenith.store.update((current) => {
+        current.pitr[area.name].bases.push(base)
+      })
+      await waitForBaseWal(zenith, area.name, base, onProgress)
+      taken.push(base.id)
+    } finally {
+      await releaseArea(zenith, area.name)
+    }
+  }
+
+  return taken
+}
+
 /** `pg destroy --force`: every PITR area of the pg goes first. */
 export async function destroyPitrOfPg(zenith: Zenith, pg: string, options: {onProgress?: OnProgress} = {}): Promise<string[]> {
   const data = await zenith.store.read()

@@ -11,6 +11,7 @@ import {parseSnapshotRef} from '../state/names.js'
 import type {CheckoutJournal, PgRecord, SnapshotRecord} from '../state/schema.js'
 import {diskUsage} from '../storage/folders.js'
 import {removeRuntimeFiles} from '../pg/data-dir.js'
+import {prepareTimelineFork} from '../pg/timeline-fork.js'
 import {snapshotVolumeName} from './records.js'
 import {resolveSnapshot} from './snapshots.js'
 
@@ -107,6 +108,7 @@ export async function finishCheckout(zenith: Zenith, pg: PgRecord, journal: Chec
     onProgress({type: 'step', message: `Rolling back ${pg.name}@CURRENT to ${journal.target}`})
     const target = resolveSnapshot(await zenith.store.read(), journal.target)
     await storage.restoreVolume(target.volume, pg.volume)
+    if ((await zenith.store.read()).pgs[pg.name]?.archiving) await prepareTimelineFork(zenith, pg)
     await zenith.store.update((current) => {
       current.pgs[pg.name].checkout = {...journal, stage: 'restored'}
     })

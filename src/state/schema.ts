@@ -53,6 +53,8 @@ export interface PgRecord {
   checkout?: CheckoutJournal
   /** Set while PITR areas archive its WAL: every start adds archive_mode and zenith's archive_command. */
   archiving?: boolean
+  /** Set by a checkout of an archiving pg: its next start promotes onto a new timeline (pg/timeline-fork.ts). */
+  timelineFork?: boolean
 }
 
 export interface CheckoutJournal {

@@ -180,11 +180,26 @@ describe('PITR areas', () => {
     expect(refused.json.error.code).toBe('PITR_TARGET_OUT_OF_RANGE')
     await home.ok(['pitr', 'extract-snapshot', 'tiny', '--lsn', late.lsn, 'kept'], {env})
     expect(await digestOf('kept', 8773)).toBe(late.digest)
-    // The other areas keep theirs (a 7-day TTL, 10G): gc drops nothing there.
+    // The other areas keep theirs (a 7-day TTL, 10G): no base goes there (only WAL from before the first base).
     const week = await home.ok(['pitr', 'gc', 'week', '--json'], {env})
-    expect(week.json[0]).toMatchObject({basesDropped: [], segmentsDropped: 0})
+    expect(week.json[0].basesDropped).toEqual([])
     await home.ok(['pitr', 'extract-snapshot', 'week', '--lsn', early.lsn, 'early'], {env})
     expect(await digestOf('early', 8774)).toBe(early.digest)
+  })
+
+  test('a checkout moves the pg to a new timeline: archiving goes on, both histories stay extractable', async () => {
+    await home.ok(['snapshot', 'create', 'dev@fork-point'])
+    const old = await writeAndRecord('on the old timeline')
+    await home.ok(['pg', 'checkout', 'dev@fork-point'], {env})
+    const fresh = await writeAndRecord('on the new timeline')
+    await home.ok(['pitr', 'extract-snapshot', 'week', '--lsn', fresh.lsn, 'new_timeline'], {env})
+    expect(await digestOf('new_timeline', 8775)).toBe(fresh.digest)
+    await home.ok(['pitr', 'extract-snapshot', 'week', '--time', old.time, 'old_timeline'], {env})
+    expect(await digestOf('old_timeline', 8776)).toBe(old.digest)
+    const show = (await home.ok(['pitr', 'show', 'week', '--json'], {env})).json
+    expect(show.status).toBe('archiving')
+    expect(show.timelines.length).toBeGreaterThanOrEqual(2)
+    expect(show.timeline).toBe(Math.max(...show.timelines))
   })
 
   test('pg destroy refuses while the pg has areas; pitr destroy deletes an area and turns archiving off with the last one', async () => {

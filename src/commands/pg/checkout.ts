@@ -10,7 +10,14 @@ export default class PgCheckout extends BaseCommand {
 
   async run() {
     const {args} = await this.parse(PgCheckout)
-    const result = await checkout(await this.openZenith(), args.ref, {onProgress: this.progress})
+    const zenith = await this.openZenith()
+    const result = await checkout(zenith, args.ref, {onProgress: this.progress})
+    // A checkout of an archiving pg moved it to a new WAL timeline: its PITR areas need a base on it.
+    if (Object.values((await zenith.store.read()).pitr).some((area) => area.pg === result.name)) {
+      const {refreshBasesAfterFork} = await import('../../pitr/areas.js')
+      await refreshBasesAfterFork(zenith, result.name, this.progress)
+    }
+
     return this.writer.message(result, ({target, head}) => `Checked out ${target}; the previous state is ${head}`)
   }
 }

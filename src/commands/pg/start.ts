@@ -11,7 +11,14 @@ export default class PgStart extends BaseCommand {
 
   async run() {
     const {args, flags} = await this.parse(PgStart)
-    const pg = await startPg(await this.openZenith(), args.name, {port: flags.port})
+    const zenith = await this.openZenith()
+    const pg = await startPg(zenith, args.name, {port: flags.port})
+    // A checkout of an archiving pg moved it to a new WAL timeline: its PITR areas need a base on it.
+    if (Object.values((await zenith.store.read()).pitr).some((area) => area.pg === args.name)) {
+      const {refreshBasesAfterFork} = await import('../../pitr/areas.js')
+      await refreshBasesAfterFork(zenith, args.name, this.progress)
+    }
+
     return this.writer.message(pg, ({endpoint}) => `Started postgres on ${endpoint}`)
   }
 }
