@@ -198,7 +198,7 @@ async function pgbackrestRestore(br, stanza, lsn, folder, port) {
   // Over the socket (trust): a restored zenith pg wants a password over TCP.
   const url = `postgresql://postgres@/bench?host=${encodeURIComponent(sockets)}&port=${port}`
   const seconds_ = await timed(async () => {
-    await br.pgbackrest([`--stanza=${stanza}`, '--type=lsn', `--target=${lsn}`, '--target-action=promote', `--pg1-path=${folder}`, 'restore'])
+    await br.pgbackrest([`--stanza=${stanza}`, '--type=lsn', `--target=${lsn}`, '--target-exclusive', '--target-action=promote', `--pg1-path=${folder}`, 'restore'])
     startedPostgres.add(folder)
     // The restored configuration is the source's: its port, sockets and archive_command (which
     // would push the new timeline into the source's archive) are overridden.
@@ -252,18 +252,21 @@ async function plainSide(root, br) {
   const benchUrl = adminUrl.replace(/\/postgres$/, '/bench')
   await sql(adminUrl, 'create database bench')
   await execa(path.join(pgBin, 'pgbench'), ['-i', '-q', '-s', String(scale), benchUrl])
-  await br.pgbackrest(['--stanza=bench', 'stanza-create'])
-  const backup = await timed(() => br.pgbackrest(['--stanza=bench', 'backup', '--type=full']))
+  const backup = await timed(async () => {
+    await br.pgbackrest(['--stanza=bench', 'stanza-create'])
+    await br.pgbackrest(['--stanza=bench', 'backup', '--type=full'])
+  })
   await sql(adminUrl, 'checkpoint')
   await switchAndWaitArchived(adminUrl)
   progress('plain postgres + pgBackRest: pgbench')
   const run = await load(adminUrl, benchUrl)
   progress('plain postgres + pgBackRest: restore at the half-way LSN')
   const archiveBytes = await du(path.join(br.folder, 'repo', 'archive', 'bench'))
+  const backupBytes = await du(path.join(br.folder, 'repo', 'backup', 'bench'))
   await stopPostgres(dataDir)
   await rm(dataDir, {recursive: true, force: true})
   const restore = await pgbackrestRestore(br, 'bench', run.midLsn, path.join(root, 'restore-plain'), ports.plainRestore)
-  return {run, backup, archiveBytes, restore}
+  return {run, backup, archiveBytes, backupBytes, restore}
 }
 
 /** (1) for zenith and (2) for both tools on the zenith pg's WAL. */
@@ -435,20 +438,24 @@ try {
 
 function lagLine(label, run) {
   const stop = run.atStop
-  return `${label.padEnd(26)} ${run.tps.toFixed(0).padStart(6)}  ${mb(run.walBytes).padStart(8)}  ${(run.walBytes / 1048576 / seconds).toFixed(1).padStart(6)}  ${mb(stop.notArchivedBytes).padStart(8)} ${String(stop.segments).padStart(4)}  ${mb(run.maxLag.notArchivedBytes).padStart(8)}  ${run.catchUp.toFixed(2).padStart(8)}  ${String(run.failed).padStart(6)}`
+  return `${label.padEnd(26)} ${run.tps.toFixed(0).padStart(6)}  ${mb(run.walBytes).padStart(8)}  ${(run.walBytes / 1048576 / seconds).toFixed(1).padStart(6)}  ${mb(stop.notArchivedBytes).padStart(8)} ${String(stop.segments - 1).padStart(4)}  ${mb(run.maxLag.notArchivedBytes).padStart(8)}  ${run.catchUp.toFixed(2).padStart(8)}  ${String(run.failed).padStart(6)}`
 }
 
 function report({medium, plain, ours}) {
   const state = (s) => (s ? `sum(abalance)=${s.sumAbalance} accounts=${s.accounts} history=${s.history}` : '-')
   console.log(`\n=== ${medium}: pgbench -c ${clients} -j ${threads} -T ${seconds}, scale ${scale}; ${os.cpus().length} cores, load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}; ${pgbackrestVersion} ===`)
   console.log('(1) archiving under load')
-  console.log(`${''.padEnd(26)} ${'tps'.padStart(6)}  ${'WAL MB'.padStart(8)}  ${'MB/s'.padStart(6)}  ${'lag MB'.padStart(8)} ${'segs'.padStart(4)}  ${'max lag'.padStart(8)}  ${'catch-up'.padStart(8)}  ${'failed'.padStart(6)}`)
+  console.log(`${''.padEnd(26)} ${'tps'.padStart(6)}  ${'WAL MB'.padStart(8)}  ${'MB/s'.padStart(6)}  ${'lag MB'.padStart(8)} ${'full'.padStart(4)}  ${'max lag'.padStart(8)}  ${'catch-up'.padStart(8)}  ${'failed'.padStart(6)}`)
   console.log(lagLine('pgBackRest archive-push', plain.run))
   if (ours.pitr === true) {
     console.log(lagLine('zenith pitr', ours.run))
+    const full = (run) => run.atStop.segments - 1
     const ratio = ours.run.catchUp / plain.run.catchUp
-    console.log(`lag at stop zenith/pgBackRest: ${(ours.run.atStop.notArchivedBytes / Math.max(plain.run.atStop.notArchivedBytes, 1)).toFixed(2)}x bytes; catch-up ${ratio.toFixed(2)}x (target <= 1.0x: ${ours.run.atStop.notArchivedBytes <= plain.run.atStop.notArchivedBytes && ratio <= 1 ? 'met' : 'NOT met'})`)
-    console.log(`archive size: pgBackRest ${mb(plain.archiveBytes)} MB for ${mb(plain.run.walBytes)} MB of WAL; zenith area ${ours.show?.sizeBytes === undefined ? '?' : mb(ours.show.sizeBytes)} MB for ${mb(ours.run.walBytes)} MB; zenith pitr create ${ours.create.toFixed(2)} s, pgbackrest backup --type=full ${plain.backup.toFixed(2)} s`)
+    console.log(`lag MB: WAL not archived when pgbench stopped, the current (unfinished) segment included; full: complete segments waiting for the archiver then`)
+    console.log(`zenith / pgBackRest: complete segments waiting at stop ${full(ours.run)} vs ${full(plain.run)} (target: no more: ${full(ours.run) <= full(plain.run) ? 'met' : 'NOT met'}); catch-up after pg_switch_wal ${ratio.toFixed(2)}x (target <= 1.0x: ${ratio <= 1 ? 'met' : 'NOT met'})`)
+    const bases = (ours.show?.bases ?? []).reduce((sum, b) => sum + (b.bytes ?? 0), 0)
+    console.log(`stored: pgBackRest WAL archive ${mb(plain.archiveBytes)} MB (gz) + full backup ${mb(plain.backupBytes)} MB, for ${mb(plain.run.walBytes)} MB of WAL under pgbench; zenith area: WAL ${mb(ours.show?.walBytes ?? 0)} MB in ${ours.show?.segments} segments + bases ${mb(bases)} MB (sizeBytes ${mb(ours.show?.sizeBytes ?? 0)} MB), for ${mb(ours.run.walBytes)} MB`)
+    console.log(`zenith pitr create ${ours.create.toFixed(2)} s; pgbackrest stanza-create + backup --type=full ${plain.backup.toFixed(2)} s`)
     if (ours.show) console.log(`zenith pitr show after catch-up: to=${JSON.stringify(ours.show.to)} lastArchived=${JSON.stringify(ours.show.lastArchived)} status=${ours.show.status}; caught-up segment ${ours.run.caughtUpSegment}`)
   } else {
     console.log(`(zenith pg with archive_command=/bin/true, for the pgBackRest part only) ${lagLine('', ours.run).trim()}`)
