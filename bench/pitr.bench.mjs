@@ -38,8 +38,9 @@ const scale = Number(option('--scale', '20'))
 const clients = option('--clients', '8')
 const threads = option('--threads', '2')
 const imageGb = Number(option('--image-gb', '40'))
-// wal_keep_size on both pgs: the zenith pg keeps its WAL for the pgBackRest stanza of it; the plain
-// postgres gets the same setting so that both write (not recycle) segments alike.
+// wal_keep_size on both pgs once their bases are taken: the zenith pg keeps its WAL for the
+// pgBackRest stanza of it; the plain postgres gets the same setting so that both write (not
+// recycle) segments alike.
 const walKeep = '64GB'
 const ports = {zenithPg: 9110, zenithClone: 9111, plain: 9150, plainRestore: 9151, zenithRestore: 9152}
 
@@ -218,6 +219,12 @@ async function stopPostgres(dataDir) {
   startedPostgres.delete(dataDir)
 }
 
+/** wal_keep_size, set after the base (zenith's, pgBackRest's) so that no base carries the WAL it keeps. */
+async function keepWal(url) {
+  await sql(url, `alter system set wal_keep_size = '${walKeep}'`)
+  await sql(url, 'select pg_reload_conf()')
+}
+
 async function du(folder) {
   const result = await execa('du', ['-sb', folder], {reject: false})
   return Number(result.stdout.split(/\s/)[0]) || 0
@@ -243,7 +250,7 @@ async function plainSide(root, br) {
   await asPostgres(path.join(pgBin, 'initdb'), ['-D', dataDir, '-U', 'postgres', '-E', 'UTF8', '--locale', 'C', '--auth', 'trust'])
   await appendFile(path.join(dataDir, 'postgresql.conf'), [
     '', '# pitr bench', `port = ${ports.plain}`, "listen_addresses = '127.0.0.1'", `unix_socket_directories = '${sockets}'`,
-    'archive_mode = on', `archive_command = 'pgbackrest --config=${br.file} --stanza=bench archive-push %p'`, `wal_keep_size = '${walKeep}'`, '',
+    'archive_mode = on', `archive_command = 'pgbackrest --config=${br.file} --stanza=bench archive-push %p'`, '',
   ].join('\n'))
   await br.addStanza('bench', dataDir, ports.plain, sockets)
   startedPostgres.add(dataDir)
@@ -252,10 +259,12 @@ async function plainSide(root, br) {
   const benchUrl = adminUrl.replace(/\/postgres$/, '/bench')
   await sql(adminUrl, 'create database bench')
   await execa(path.join(pgBin, 'pgbench'), ['-i', '-q', '-s', String(scale), benchUrl])
+  await sql(adminUrl, 'checkpoint')
   const backup = await timed(async () => {
     await br.pgbackrest(['--stanza=bench', 'stanza-create'])
     await br.pgbackrest(['--stanza=bench', 'backup', '--type=full'])
   })
+  await keepWal(adminUrl)
   await sql(adminUrl, 'checkpoint')
   await switchAndWaitArchived(adminUrl)
   progress('plain postgres + pgBackRest: pgbench')
@@ -275,11 +284,12 @@ async function zenithSide(root, br, storage, medium, order, pitr) {
   const area = `${medium}area`
   const snapshot = `${medium}mid`
   const clone = `${medium}x`
-  await zenith('pg', 'create', pg, '-s', storage, '--port', String(ports.zenithPg), '--set', `wal_keep_size=${walKeep}`)
+  await zenith('pg', 'create', pg, '-s', storage, '--port', String(ports.zenithPg))
   const adminUrl = (await zenith('pg', 'url', pg)).stdout.trim()
   const benchUrl = adminUrl.replace(/\/postgres$/, '/bench')
   await sql(adminUrl, 'create database bench')
   await execa(path.join(pgBin, 'pgbench'), ['-i', '-q', '-s', String(scale), benchUrl])
+  await sql(adminUrl, 'checkpoint')
   const out = {pitr}
   if (pitr === true) {
     out.create = await timed(() => zenith('pitr', 'create', area, '--pg', pg, '--storage', storage, '--json'))
@@ -292,6 +302,7 @@ async function zenithSide(root, br, storage, medium, order, pitr) {
 
   const dataDir = JSON.parse((await zenith('pg', 'show', pg, '--json')).stdout).dataDir
   const socketDir = (await sql(adminUrl, 'show unix_socket_directories')).split(',')[0].trim()
+  await keepWal(adminUrl)
   await br.addStanza('zenith', dataDir, ports.zenithPg, socketDir)
   await br.pgbackrest(['--stanza=zenith', 'stanza-create'])
   // zenith archives this pg: pgBackRest's copy of its WAL is pushed from pg_wal afterwards.
