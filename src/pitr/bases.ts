@@ -1,3 +1,6 @@
+import {readdir, rm} from 'node:fs/promises'
+import path from 'node:path'
+
 import type {Zenith} from '../context.js'
 import {ZenithError} from '../errors.js'
 import {clusterStatus} from '../pg/cluster.js'
@@ -43,8 +46,9 @@ export async function takeBase(zenith: Zenith, area: PitrRecord, onProgress: OnP
       const points = await copyWithBackupApi({
         connection: await pgConnection(zenith, pg.name), dataDir, label: `zenith pitr ${area.name} base ${id}`, osUser: await pgOsUser(zenith),
         copy: (finish) => local.snapshotVolume(pg.volume, volume, async (dir) => {
-          await finish(dir)
+          const points = await finish(dir)
           await removeRuntimeFiles(dir)
+          await pruneWal(dir, points.startFile, points.stopFile)
         }),
       })
       const timeline = Number.parseInt(points.startFile.slice(0, 8), 16)
@@ -78,6 +82,25 @@ export async function takeBase(zenith: Zenith, area: PitrRecord, onProgress: OnP
     }
   } finally {
     await releasePg(zenith, area.pg)
+  }
+}
+
+/**
+ * A copy of a running data directory carries every file of pg_wal: old recycled segments and
+ * WAL far past the backup. A base needs only the backup window (copied in again by the backup
+ * API, see backup.ts); the rest comes from the area. Dropping the others keeps a base the size
+ * of the data (pgBackRest's backups hold no pg_wal either).
+ */
+async function pruneWal(dir: string, first: string, last: string): Promise<void> {
+  const wal = path.join(dir, 'pg_wal')
+  for (const name of await readdir(wal)) {
+    if (/^[0-9A-F]{24}$/.test(name) && (name < first || name > last)) await rm(path.join(wal, name), {force: true})
+  }
+
+  const status = path.join(wal, 'archive_status')
+  for (const name of await readdir(status).catch(() => [] as string[])) {
+    const segment = name.replace(/\.(ready|done)$/, '')
+    if (/^[0-9A-F]{24}$/.test(segment) && (segment < first || segment > last)) await rm(path.join(status, name), {force: true})
   }
 }
 

@@ -36,7 +36,7 @@ export async function copyWithBackupApi(options: {
   dataDir: string
   label: string
   osUser?: OsUser
-  copy: (finish: (copyDir: string) => Promise<void>) => Promise<void>
+  copy: (finish: (copyDir: string) => Promise<BackupPoints>) => Promise<void>
 }): Promise<BackupPoints> {
   const {default: pg} = await import('pg')
   const client = new pg.Client(options.connection)
@@ -55,6 +55,7 @@ export async function copyWithBackupApi(options: {
       await refreshWal(options.dataDir, copyDir, start.rows[0].file, last, options.osUser)
       await writeOwned(path.join(copyDir, 'backup_label'), labelfile, options.osUser)
       if (spcmapfile) await writeOwned(path.join(copyDir, 'tablespace_map'), spcmapfile, options.osUser)
+      return points
     })
     if (!points) throw new Error('the copy of a backup never called finish()')
     return points

@@ -172,6 +172,17 @@ describe('--json output', () => {
     await pin('snapshot destroy', ['snapshot', 'destroy', 'imported'])
   }, STEP)
 
+  it('of PITR areas', async () => {
+    await pin('pitr create', ['pitr', 'create', 'shape_area', '--pg', 'shape', '--ttl', '1d'])
+    await pin('pitr list', ['pitr', 'list'])
+    await pin('pitr show', ['pitr', 'show', 'shape_area'])
+    const [{lsn}] = await home.query<{lsn: string}>('shape', 'select pg_current_wal_lsn()::text as lsn')
+    await pin('pitr extract-snapshot', ['pitr', 'extract-snapshot', 'shape_area', '--lsn', lsn, 'extracted'])
+    await pin('pitr gc', ['pitr', 'gc', 'shape_area'])
+    await pin('pitr destroy', ['pitr', 'destroy', 'shape_area'])
+    await home.ok(['snapshot', 'destroy', 'extracted'])
+  }, STEP)
+
   it('of recv, with the URL on stderr', async () => {
 
     // recv: the URL on stderr while it waits, the result alone on stdout.
