@@ -202,6 +202,31 @@ describe('PITR areas', () => {
     expect(show.timeline).toBe(Math.max(...show.timelines))
   })
 
+  test('the archive command accepts a segment sent again with the same bytes and refuses other bytes under its name', async () => {
+    const folder = path.join(home.home, 'storages', 'local', 'wal', 'week')
+    const {readdir, writeFile: write, copyFile, chmod, mkdtemp, rm} = await import('node:fs/promises')
+    const name = (await readdir(folder)).filter((item) => /^[0-9A-F]{24}$/.test(item)).sort()[0]
+    const stored = await readFile(path.join(folder, name))
+    const scratch = await mkdtemp(path.join(home.home, 'resend-'))
+    await chmod(scratch, 0o755)
+    const agent = [process.execPath, path.join(home.home, 'pitr', 'agent', 'main.js'), 'archive', path.join(home.home, 'pitr', 'dev', 'archive.json')]
+    const asPostgres = (file: string) => execa(process.getuid?.() === 0 ? 'runuser' : agent[0], process.getuid?.() === 0 ? ['-u', 'postgres', '--', ...agent, file, name] : [...agent.slice(1), file, name], {reject: false})
+    try {
+      await copyFile(path.join(folder, name), path.join(scratch, name))
+      await chmod(path.join(scratch, name), 0o644)
+      expect((await asPostgres(path.join(scratch, name))).exitCode).toBe(0)
+      const changed = Buffer.from(stored)
+      changed[100] ^= 0xFF
+      await write(path.join(scratch, name), changed)
+      const refused = await asPostgres(path.join(scratch, name))
+      expect(refused.exitCode).toBe(1)
+      expect(refused.stderr).toContain('different content')
+      expect((await readFile(path.join(folder, name))).equals(stored)).toBe(true)
+    } finally {
+      await rm(scratch, {recursive: true, force: true})
+    }
+  })
+
   test('pg destroy refuses while the pg has areas; pitr destroy deletes an area and turns archiving off with the last one', async () => {
     const refused = await home.run(['pg', 'destroy', 'dev', '--json'], {env})
     expect(refused.json.error.code).toBe('HAS_DEPENDENTS')
