@@ -23,3 +23,6 @@ export {type RemoteDestroyResult, destroyRemoteSnapshot} from './remote/collect.
 export {type PullOptions, type PullResult, pullSnapshot} from './receive/pull.js'
 export {type PushOptions, type PushResult, pushSnapshot} from './send/push.js'
 export {type ReceiveOptions, type ReceiveResult, receiveSnapshot} from './receive/recv.js'
+export {type CreatePitrOptions, type GcResult, type PitrDetails, type PitrInfo, createPitr, destroyPitr, gcPitr, listPitr, showPitr} from './pitr/areas.js'
+export {type ExtractOptions, type ExtractResult, extractSnapshot} from './pitr/extract.js'
+export {type RecoveryTarget, parseTargetTime, targetFromFlags} from './pitr/targets.js'
