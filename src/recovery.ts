@@ -5,8 +5,10 @@ import {clusterStatus} from './pg/cluster.js'
 import {finishDestroy, finishPasswordStep} from './pg/lifecycle.js'
 import {reclaimTempInstances} from './pg/temp-instance.js'
 import {finishCheckout} from './snapshot/checkout.js'
+import {destroySnapshot} from './snapshot/snapshots.js'
 import {reclaimCaches} from './receive/chunk-cache.js'
 import {reclaimPartialOutputs} from './import-export/partial-output.js'
+import {isAbandonedDiffSnapshot} from './diff/temporary.js'
 import {isAlive} from './state/lock.js'
 import type {PgRecord, PitrRecord, SnapshotRecord, StoreData} from './state/schema.js'
 
@@ -51,6 +53,13 @@ export async function recoverInterrupted(zenith: Zenith): Promise<Repair[]> {
       if (!(await takeOver(zenith, 'pitr', area))) return undefined
       const {repairArea} = await import('./pitr/areas.js')
       return repairArea(zenith, {...area, pid: process.pid})
+    })
+  }
+
+  for (const snapshot of Object.values(data.snapshots).filter((item) => item.state === 'ready' && isAbandonedDiffSnapshot(item, isAlive))) {
+    await attempt(snapshot.name, 'remove the temporary snapshot of a killed diff', async () => {
+      await destroySnapshot(zenith, snapshot.name, {force: true})
+      return 'removed the temporary snapshot of a killed diff'
     })
   }
 

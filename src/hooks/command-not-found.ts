@@ -32,7 +32,7 @@ export default hook
 export function explainUnknownCommand(id: string, ids: string[], show: (id: string) => string, bin: string): ZenithError {
   const parts = id.split(':')
   const prefixes = parts.map((_, i) => parts.slice(0, parts.length - i).join(':'))
-  // Planned first: `snapshot diff a b` is a command to come, not a typo of `snapshot list`.
+  // Planned first: `pg promote a` is a command to come, not a typo of `pg create`.
   for (const typed of prefixes) {
     const planned = plannedCommand(typed, ids)
     if (planned) {

@@ -28,20 +28,48 @@ export interface TempInstance {
 
 const PREFIX = '.temp-'
 
+/** A started temporary instance and how to remove it (stop postgres, remove its volume and log). */
+export interface StartedTempInstance extends TempInstance {
+  /** Stops postgres at once (fast shutdown is not needed: nothing it holds is kept). */
+  stop(): Promise<void>
+  remove(): Promise<void>
+}
+
+export interface TempInstanceOptions {
+  /** Refuse writes in every session (diffs, which only read). */
+  readOnly?: boolean
+  /** A port chosen by the caller (who starts several at once); default the next free one. */
+  port?: number
+}
+
 /**
  * Starts postgres on a thin clone of a snapshot (a hidden volume in the snapshot's storage, on
  * its own port, reachable only over the unix socket), runs `work`, then stops and removes it,
  * also when `work` fails. Starting recovers a snapshot taken from a running server (backup_label,
  * crash-consistent image); the snapshot itself is never touched.
  */
-export async function withTempInstance<T>(zenith: Zenith, snapshot: SnapshotRecord, work: (instance: TempInstance) => Promise<T>): Promise<T> {
+export async function withTempInstance<T>(zenith: Zenith, snapshot: SnapshotRecord, work: (instance: TempInstance) => Promise<T>, options: TempInstanceOptions = {}): Promise<T> {
+  const instance = await startTempInstance(zenith, snapshot, options)
+  try {
+    return await work(instance)
+  } finally {
+    await instance.remove()
+  }
+}
+
+/**
+ * The start half of withTempInstance, for callers that run several at once (a diff starts one
+ * per side in parallel). The caller must call `remove()`; what a killed process left is removed
+ * by reclaimTempInstances. A failed start removes what it made before it throws.
+ */
+export async function startTempInstance(zenith: Zenith, snapshot: SnapshotRecord, options: TempInstanceOptions = {}): Promise<StartedTempInstance> {
   const data = await zenith.store.read()
   const storage = volumeStorage(data, snapshot.storage)
   await reclaimTempInstances(zenith, snapshot.storage)
   const binaries = await findPgBinaries(zenith, snapshot.pgVersion || undefined)
   const osUser = await pgOsUser(zenith)
   const volume = `${PREFIX}${snapshot.name.replaceAll(/[^A-Za-z0-9_.-]/g, '_')}.p${process.pid}.${randomBytes(3).toString('hex')}`
-  const port = await allocatePort(Object.values(data.pgs).map((pg) => pg.port))
+  const port = options.port ?? await allocatePort(Object.values(data.pgs).map((pg) => pg.port))
   const dataDir = storage.volumePath(volume)
   const cluster: Cluster = {
     dataDir, port, socketDir: zenith.socketDir, logFile: path.join(zenith.logDir, `${volume}.log`), osUser, binaries,
@@ -49,7 +77,15 @@ export async function withTempInstance<T>(zenith: Zenith, snapshot: SnapshotReco
       // Socket only; settings of the server the data came from must not stop it from starting here.
       listen_addresses: '', ssl: 'off', archive_mode: 'off', wal_level: 'replica', max_wal_senders: '4',
       shared_buffers: '128MB', logging_collector: 'off', hot_standby: 'on',
+      ...(options.readOnly ? {default_transaction_read_only: 'on'} : {}),
     },
+  }
+
+  const stop = () => removeTempInstance(dataDir, binaries, osUser)
+  const remove = async () => {
+    await stop()
+    await storage.removeVolume(volume)
+    await rm(cluster.logFile, {force: true})
   }
 
   try {
@@ -58,14 +94,17 @@ export async function withTempInstance<T>(zenith: Zenith, snapshot: SnapshotReco
     // snapshot's files were written by this (root) process: the whole tree goes to postgres.
     await prepareDataDir(dataDir, osUser)
     await startCluster(cluster)
-    return await work({
-      dataDir, port, socketDir: zenith.socketDir, user: 'postgres', binaries, osUser,
-      connection: {host: zenith.socketDir, port: String(port), user: 'postgres', dbname: 'postgres'},
-    })
-  } finally {
-    await removeTempInstance(dataDir, binaries, osUser)
-    await storage.removeVolume(volume)
-    await rm(cluster.logFile, {force: true})
+  } catch (error) {
+    // The failed start is what the user needs to read; what this cannot remove now is reclaimed
+    // by the next command (reclaimTempInstances), since the volume names this process.
+    await remove().catch(() => undefined)
+    throw error
+  }
+
+  return {
+    dataDir, port, socketDir: zenith.socketDir, user: 'postgres', binaries, osUser,
+    connection: {host: zenith.socketDir, port: String(port), user: 'postgres', dbname: 'postgres'},
+    stop, remove,
   }
 }
 

@@ -389,10 +389,10 @@ describe('the CLI itself', () => {
   })
 
   it('says a command of the planned surface is not available yet, with its own code', async () => {
-    const planned = await home.run(['snapshot', 'diff', 'pgdata1@a', 'pgdata1@b', '--json'])
+    const planned = await home.run(['pg', 'promote', 'pgdata1/replica-1', '--json'])
     expect(planned.exitCode).toBe(2)
-    expect(planned.json.error).toMatchObject({code: 'NOT_AVAILABLE_YET', message: '"snapshot diff" is not available yet in this version of zenith.'})
-    expect(JSON.stringify(planned.json)).not.toContain('snapshot list')
+    expect(planned.json.error).toMatchObject({code: 'NOT_AVAILABLE_YET', message: '"pg promote" is not available yet in this version of zenith.'})
+    expect(JSON.stringify(planned.json)).not.toContain('Did you mean')
   })
 
   it.each([
