@@ -8,7 +8,7 @@ import type {Client} from 'pg'
 
 import {ZenithError} from '../errors.js'
 import {type BatchSource, type MergePlan, type MergedChange, mergeSorted} from './row-merge.js'
-import {type ColumnOrder, type Row, keyOrder, rowOrder} from './row-order.js'
+import {type ColumnOrder, type Row, compareUtf8, keyOrder, rowOrder} from './row-order.js'
 import {type StatementTarget, type Values, deleteByKeyStatement, deleteMatchingStatement, insertStatement, quoteIdentifier, updateStatement} from './row-statements.js'
 
 /** libpq settings of one database (TempInstance.connection has this shape). */
@@ -327,18 +327,21 @@ async function readTables(side: Side): Promise<Map<string, TableInfo>> {
 
 /**
  * The tables to compare, by name. By default every table of either database but partitions
- * (their rows are their partitioned table's); named, any table, partitions too.
+ * (their rows are their partitioned table's, which is compared); named, any table, partitions too.
  */
 async function planTables(sides: Sides, names: string[] | undefined): Promise<TablePlan[]> {
   const [before, after] = await Promise.all([readTables(sides.before), readTables(sides.after)])
-  const all = [...new Set([...before.keys(), ...after.keys()])]
+  // A partition detached on one side is a table of its own there: listed.
+  const listed = [...new Set([...before.keys(), ...after.keys()])]
+    .filter((table) => [before.get(table), after.get(table)].some((info) => info !== undefined && !info.partition))
+    .sort(compareUtf8)
   let chosen: string[]
   if (names && names.length > 0) {
     chosen = [...new Set(names.map((name) => {
       const candidates = name.includes('.') ? [name, `public.${name}`] : [`public.${name}`]
       const found = candidates.find((candidate) => before.has(candidate) || after.has(candidate))
       if (found === undefined) {
-        const known = all.filter((table) => !(before.get(table) ?? after.get(table))!.partition).sort()
+        const known = listed
         throw new ZenithError('TABLE_NOT_FOUND', `There is no table "${name}" in either database.`,
           known.length === 0 ? 'Neither database has a user table.'
             : `Name a table as schema.name (or name, for public): ${known.slice(0, 10).join(', ')}${known.length > 10 ? `, and ${known.length - 10} more` : ''}.`)
@@ -346,9 +349,9 @@ async function planTables(sides: Sides, names: string[] | undefined): Promise<Ta
 
       return found
     }))]
-  } else chosen = all.filter((table) => !(before.get(table) ?? after.get(table))!.partition)
+  } else chosen = listed
 
-  return chosen.sort().map((name) => tablePlan(name, before.get(name), after.get(name)))
+  return chosen.sort(compareUtf8).map((name) => tablePlan(name, before.get(name), after.get(name)))
 }
 
 function tablePlan(name: string, before: TableInfo | undefined, after: TableInfo | undefined): TablePlan {

@@ -248,6 +248,21 @@ maybe('data diff of two databases', () => {
     expect(odd.rows[1]).toMatchObject({op: '+', row: {id: 'Ω k2', t: '1999-12-31 23:59:59.999999+00', bs: '\\x', ip: '::1', j: null}})
   })
 
+  test('a database in another encoding is merged in UTF-8 byte order too', async () => {
+    // WIN1252 bytes sort "€" (0x80) before "é" (0xE9); UTF-8 bytes the other way round.
+    for (const name of ['win_before', 'win_after']) await sql('postgres', `create database ${name} template template0 encoding 'WIN1252' locale 'C'`)
+    await createDatabase('utf_copy')
+    const schema = 'create table names (name text primary key, v int);'
+    await sql('win_before', `${schema} insert into names values ('a', 1), ('é', 2), ('€', 3), ('z', 4)`)
+    await sql('utf_copy', `${schema} insert into names values ('a', 1), ('é', 2), ('€', 3), ('z', 4)`)
+    await sql('win_after', `${schema} insert into names values ('a', 1), ('é', 20), ('€', 30), ('ž', 5)`)
+    const {tables} = await diffRows(connection('win_before'), connection('win_after'))
+    expect(keysOf(table(tables, 'public.names').rows, 'name')).toEqual(['z', 'é', 'ž', '€'])
+    expect(table(tables, 'public.names').rows.map((change) => change.op)).toEqual(['-', '~', '+', '~'])
+    expect((await diffRows(connection('win_before'), connection('utf_copy'))).tables).toEqual([])
+    expect((await diffRows(connection('utf_copy'), connection('win_after'))).tables[0]).toMatchObject({added: 1, removed: 1, changed: 2})
+  })
+
   test('a table on one side only has all its rows added or removed; partitions are their parent\'s', async () => {
     const {tables} = await diffRows(connection('before'), connection('after'), {tables: ['legacy', 'fresh', 'measurements']})
     expect(table(tables, 'public.legacy')).toMatchObject({only: 'before', key: ['id'], added: 0, removed: 5, changed: 0})
