@@ -8,7 +8,7 @@ import type {Client} from 'pg'
 
 import {ZenithError} from '../errors.js'
 import {type BatchSource, type MergePlan, type MergedChange, mergeSorted} from './row-merge.js'
-import {type ColumnOrder, type Row, keyOrder, rowOrder} from './row-order.js'
+import {type ColumnOrder, type Row, compareUtf8, keyOrder, rowOrder} from './row-order.js'
 import {type StatementTarget, type Values, deleteByKeyStatement, deleteMatchingStatement, insertStatement, quoteIdentifier, updateStatement} from './row-statements.js'
 
 /** libpq settings of one database (TempInstance.connection has this shape). */
@@ -148,55 +148,59 @@ export async function* rowDiffStatements(before: Connection, after: Connection, 
   }
 }
 
+/**
+ * One table's statements in two passes over the same snapshot: first every DELETE, then the
+ * UPDATEs and INSERTs, so that a row inserted never meets a unique value (the primary key of
+ * a table that had none, a UNIQUE column) that a row deleted still holds. A table only `after`
+ * has needs no first pass, one without additions or changes no second.
+ */
 async function* tableStatements(sides: Sides, plan: TablePlan, after: TableInfo, fetchSize: number): AsyncGenerator<string> {
   const target: StatementTarget = {schema: after.schema, name: after.name, only: after.kind === 'r'}
   const writable = new Set(after.columns.filter((column) => !column.generated).map((column) => column.name))
   const identityAlways = new Set(after.columns.filter((column) => column.identityAlways).map((column) => column.name))
-  const common = plan.columns.flatMap((name, position) => plan.inBefore.has(name) && plan.inAfter.has(name) ? [{name, position}] : [])
-  const valuesOf = (row: Row, columns: {name: string; position: number}[]): Values => Object.fromEntries(columns.map(({name, position}) => [name, row[position]]))
   const positions = plan.columns.map((name, position) => ({name, position}))
+  const common = positions.filter(({name}) => plan.inBefore.has(name) && plan.inAfter.has(name))
   const inserted = positions.filter(({name}) => writable.has(name))
   const keyColumns = plan.key ? positions.filter(({name}) => plan.key!.includes(name)) : []
+  const valuesOf = (row: Row, columns: {name: string; position: number}[]): Values => Object.fromEntries(columns.map(({name, position}) => [name, row[position]]))
   const insert = (row: Row): string => insertStatement(target, valuesOf(row, inserted), inserted.some(({name}) => identityAlways.has(name)))
+  /** The columns an UPDATE of this change sets; a change of a GENERATED ALWAYS identity column is a DELETE and an INSERT instead. */
+  const assigned = (change: MergedChange & {op: '~'}) => change.changed.map((position) => positions[position]).filter(({name}) => writable.has(name))
+  const replaced = (change: MergedChange & {op: '~'}) => assigned(change).some(({name}) => identityAlways.has(name))
 
-  let deletion: {row: Row; count: number} | undefined
-  const flush = (): string | undefined => {
-    if (!deletion) return undefined
-    const statement = deleteMatchingStatement(target, valuesOf(deletion.row, common), deletion.count)
-    deletion = undefined
-    return statement
-  }
-
-  for await (const change of tableChanges(sides, plan, fetchSize)) {
-    if (change.op === '-' && !plan.key) {
-      // Equal rows of a multiset arrive one after another: one statement deletes them all.
-      if (deletion && sameRow(deletion.row, change.row)) deletion.count++
-      else {
-        const statement = flush()
-        if (statement) yield statement
-        deletion = {row: change.row, count: 1}
+  let writes = plan.before === undefined
+  if (plan.before) {
+    let deletion: {row: Row; count: number} | undefined
+    for await (const change of tableChanges(sides, plan, fetchSize)) {
+      if (change.op === '+' || (change.op === '~' && !replaced(change))) {
+        writes ||= change.op === '+' || assigned(change).length > 0
+        continue
       }
 
-      continue
+      writes ||= change.op === '~'
+      if (change.op === '-' && !plan.key) {
+        // Equal rows of a multiset arrive one after another: one statement deletes them all.
+        if (deletion && sameRow(deletion.row, change.row)) {
+          deletion.count++
+          continue
+        }
+
+        if (deletion) yield deleteMatchingStatement(target, valuesOf(deletion.row, common), deletion.count)
+        deletion = {row: change.row, count: 1}
+      } else yield deleteByKeyStatement(target, valuesOf(change.op === '-' ? change.row : change.before, keyColumns))
     }
 
-    const statement = flush()
-    if (statement) yield statement
-    if (change.op === '+') yield insert(change.row)
-    else if (change.op === '-') yield deleteByKeyStatement(target, valuesOf(change.row, keyColumns))
-    else {
-      const set = change.changed.map((position) => positions[position]).filter(({name}) => writable.has(name))
-      if (set.length === 0) continue
-      const key = valuesOf(change.before, keyColumns)
-      if (set.some(({name}) => identityAlways.has(name))) {
-        yield deleteByKeyStatement(target, key)
-        yield insert(change.after)
-      } else yield updateStatement(target, key, valuesOf(change.after, set))
-    }
+    if (deletion) yield deleteMatchingStatement(target, valuesOf(deletion.row, common), deletion.count)
   }
 
-  const statement = flush()
-  if (statement) yield statement
+  if (!writes) return
+  for await (const change of tableChanges(sides, plan, fetchSize)) {
+    if (change.op === '+') yield insert(change.row)
+    else if (change.op === '~') {
+      if (replaced(change)) yield insert(change.after)
+      else if (assigned(change).length > 0) yield updateStatement(target, valuesOf(change.before, keyColumns), valuesOf(change.after, assigned(change)))
+    }
+  }
 }
 
 function sameRow(a: Row, b: Row): boolean {
@@ -327,18 +331,21 @@ async function readTables(side: Side): Promise<Map<string, TableInfo>> {
 
 /**
  * The tables to compare, by name. By default every table of either database but partitions
- * (their rows are their partitioned table's); named, any table, partitions too.
+ * (their rows are their partitioned table's, which is compared); named, any table, partitions too.
  */
 async function planTables(sides: Sides, names: string[] | undefined): Promise<TablePlan[]> {
   const [before, after] = await Promise.all([readTables(sides.before), readTables(sides.after)])
-  const all = [...new Set([...before.keys(), ...after.keys()])]
+  // A partition detached on one side is a table of its own there: listed.
+  const listed = [...new Set([...before.keys(), ...after.keys()])]
+    .filter((table) => [before.get(table), after.get(table)].some((info) => info !== undefined && !info.partition))
+    .sort(compareUtf8)
   let chosen: string[]
   if (names && names.length > 0) {
     chosen = [...new Set(names.map((name) => {
       const candidates = name.includes('.') ? [name, `public.${name}`] : [`public.${name}`]
       const found = candidates.find((candidate) => before.has(candidate) || after.has(candidate))
       if (found === undefined) {
-        const known = all.filter((table) => !(before.get(table) ?? after.get(table))!.partition).sort()
+        const known = listed
         throw new ZenithError('TABLE_NOT_FOUND', `There is no table "${name}" in either database.`,
           known.length === 0 ? 'Neither database has a user table.'
             : `Name a table as schema.name (or name, for public): ${known.slice(0, 10).join(', ')}${known.length > 10 ? `, and ${known.length - 10} more` : ''}.`)
@@ -346,9 +353,9 @@ async function planTables(sides: Sides, names: string[] | undefined): Promise<Ta
 
       return found
     }))]
-  } else chosen = all.filter((table) => !(before.get(table) ?? after.get(table))!.partition)
+  } else chosen = listed
 
-  return chosen.sort().map((name) => tablePlan(name, before.get(name), after.get(name)))
+  return chosen.sort(compareUtf8).map((name) => tablePlan(name, before.get(name), after.get(name)))
 }
 
 function tablePlan(name: string, before: TableInfo | undefined, after: TableInfo | undefined): TablePlan {

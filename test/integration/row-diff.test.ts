@@ -79,6 +79,9 @@ const BASE = `
   create table "Mixed Case"."Tab ""le""" (id text primary key, "Weird ""Col""" text, j jsonb, arr int[], t timestamptz, bs bytea, f float8, flag bool, ip inet);
   insert into "Mixed Case"."Tab ""le""" values ('k1', 'it''s', '{"a": 1}', '{1,2}', '2024-01-01 10:00+02', '\\x00ff', 0.1, true, '10.0.0.1');
 
+  create table uniq (code text unique, label text);
+  insert into uniq values ('b', 'y'), ('c', 'z');
+
   create table gen (id int generated always as identity primary key, x int, y int generated always as (x * 2) stored);
   insert into gen (x) values (1), (2), (3);
 
@@ -123,6 +126,8 @@ const AFTER_CHANGES = `
 
   update "Mixed Case"."Tab ""le""" set "Weird ""Col""" = E'back\\\\slash ''quote''\\nnewline', j = '{"a": 2}', arr = '{3,NULL}', f = 1e-300, flag = false;
   insert into "Mixed Case"."Tab ""le""" (id, t, bs, ip) values ('Ω k2', '1999-12-31 23:59:59.999999+00', '\\x', '::1');
+
+  update uniq set label = 'x' where code = 'b';
 
   update gen set x = 20 where id = 2;
   insert into gen (id, x) overriding system value values (100, 5);
@@ -173,10 +178,10 @@ maybe('data diff of two databases', () => {
 
   test('counts and shows updates, deletes and inserts, a new column, in key order', async () => {
     const result = await diffRows(connection('before'), connection('after'))
-    expect(result.tablesCompared).toBe(13)
+    expect(result.tablesCompared).toBe(14)
     expect(result.tables.map((t) => t.name)).toEqual([
       'Mixed Case.Tab "le"', 'public.accounts', 'public.events', 'public.fresh', 'public.gen', 'public.items',
-      'public.legacy', 'public.measurements', 'public.memberships', 'public.names', 'public.tokens',
+      'public.legacy', 'public.measurements', 'public.memberships', 'public.names', 'public.tokens', 'public.uniq',
     ])
     const accounts = table(result.tables, 'public.accounts')
     expect(accounts).toMatchObject({key: ['id'], added: 3, removed: 2, changed: 3, columns: {added: ['email'], removed: []}})
@@ -248,6 +253,21 @@ maybe('data diff of two databases', () => {
     expect(odd.rows[1]).toMatchObject({op: '+', row: {id: 'Ω k2', t: '1999-12-31 23:59:59.999999+00', bs: '\\x', ip: '::1', j: null}})
   })
 
+  test('a database in another encoding is merged in UTF-8 byte order too', async () => {
+    // WIN1252 bytes sort "€" (0x80) before "é" (0xE9); UTF-8 bytes the other way round.
+    for (const name of ['win_before', 'win_after']) await sql('postgres', `create database ${name} template template0 encoding 'WIN1252' locale 'C'`)
+    await createDatabase('utf_copy')
+    const schema = 'create table names (name text primary key, v int);'
+    await sql('win_before', `${schema} insert into names values ('a', 1), ('é', 2), ('€', 3), ('z', 4)`)
+    await sql('utf_copy', `${schema} insert into names values ('a', 1), ('é', 2), ('€', 3), ('z', 4)`)
+    await sql('win_after', `${schema} insert into names values ('a', 1), ('é', 20), ('€', 30), ('ž', 5)`)
+    const {tables} = await diffRows(connection('win_before'), connection('win_after'))
+    expect(keysOf(table(tables, 'public.names').rows, 'name')).toEqual(['z', 'é', 'ž', '€'])
+    expect(table(tables, 'public.names').rows.map((change) => change.op)).toEqual(['-', '~', '+', '~'])
+    expect((await diffRows(connection('win_before'), connection('utf_copy'))).tables).toEqual([])
+    expect((await diffRows(connection('utf_copy'), connection('win_after'))).tables[0]).toMatchObject({added: 1, removed: 1, changed: 2})
+  })
+
   test('a table on one side only has all its rows added or removed; partitions are their parent\'s', async () => {
     const {tables} = await diffRows(connection('before'), connection('after'), {tables: ['legacy', 'fresh', 'measurements']})
     expect(table(tables, 'public.legacy')).toMatchObject({only: 'before', key: ['id'], added: 0, removed: 5, changed: 0})
@@ -296,7 +316,7 @@ maybe('data diff of two databases', () => {
     ].join('\n'))
     expect(text).toContain('@@ 2 added, 2 removed | no primary key: rows compared as a multiset @@\n- kind=a n=1\n- kind=a n=1\n+ kind=b n=2')
     expect(text).toContain('--- a/public.legacy\n+++ /dev/null\n@@ dropped table | 0 added, 5 removed, 0 changed | key: id @@')
-    expect(renderRowDiff(await diffRows(connection('before'), connection('before')))).toBe('No data differences (12 tables compared).')
+    expect(renderRowDiff(await diffRows(connection('before'), connection('before')))).toBe('No data differences (13 tables compared).')
   })
 
   test('the statements turn before\'s data into after\'s', async () => {
@@ -306,13 +326,18 @@ maybe('data diff of two databases', () => {
     expect(statements).toContain('UPDATE ONLY "public"."gen" SET "x" = \'20\' WHERE "id" = \'2\';')
     expect(statements).toContain('DELETE FROM ONLY "public"."events" WHERE (ctid) IN (SELECT ctid FROM ONLY "public"."events" WHERE "kind"::text IS NOT DISTINCT FROM \'a\' AND "n"::text IS NOT DISTINCT FROM \'1\' LIMIT 2);')
     expect(statements.some((statement) => statement.includes('legacy'))).toBe(false)
+    // Deletes first: the new ('b', 'x') sorts before the old ('b', 'y') and would meet its unique code.
+    const uniq = statements.filter((statement) => statement.includes('"uniq"'))
+    expect(uniq).toEqual([expect.stringMatching(/^DELETE FROM ONLY "public"."uniq" .*'y'/), 'INSERT INTO "public"."uniq" ("code", "label") VALUES (\'b\', \'x\');'])
+    const gen = statements.filter((statement) => statement.includes('"gen"'))
+    expect(gen.map((statement) => statement.split(' ')[0])).toEqual(['DELETE', 'UPDATE', 'INSERT'])
 
     await createDatabase('replay', 'before')
     await sql('replay', SCHEMA_STEP)
     await sql('replay', `begin; ${statements.join('\n')} commit;`)
     const result = await diffRows(connection('replay'), connection('after'))
     expect(result.tables).toEqual([])
-    expect(result.tablesCompared).toBe(12)
+    expect(result.tablesCompared).toBe(13)
 
     // Stopping early closes the sessions (a database with sessions cannot be dropped).
     for await (const statement of rowDiffStatements(connection('replay'), connection('before'))) if (statement) break
