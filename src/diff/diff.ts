@@ -53,25 +53,46 @@ export async function diffSnapshots(zenith: Zenith, beforeRef: string, afterRef:
   const onProgress = request.onProgress ?? silent
   const started = Date.now()
   const sides = {before: beforeRef, after: afterRef}
-  return withDiffSides(zenith, beforeRef, afterRef, request, async ({before, after, startInstances}) => {
+  return withDiffSides(zenith, beforeRef, afterRef, request, async ({before, after, startInstance, startInstances}) => {
     if (request.mode === 'size') {
-      const [storageBefore, storageAfter] = await Promise.all([before, after].map(async (snapshot) => volumeStorage(await zenith.store.read(), snapshot.storage)))
-      const [dirBefore, dirAfter] = [storageBefore.snapshotPath(before.volume), storageAfter.snapshotPath(after.volume)]
-      await assertSameCluster(beforeRef, dirBefore, afterRef, dirAfter)
-      // Names come from the catalogs, read while the files are compared.
-      const catalogs = startInstances().then(([left, right]) => Promise.all([readCatalog(left), readCatalog(right)]))
+      const data = await zenith.store.read()
+      const [storageBefore, storageAfter] = [volumeStorage(data, before.storage), volumeStorage(data, after.storage)]
+      await assertSameCluster(beforeRef, storageBefore.snapshotPath(before.volume), afterRef, storageAfter.snapshotPath(after.volume))
+      if (storageBefore.capabilities.thinClone && storageAfter.capabilities.thinClone) {
+        // A snapshot's files are what the disk held when it was taken: pages still in postgres'
+        // buffers then are only in its WAL (an atomic snapshot of a running pg is exact only
+        // after recovery). So both sides are compared as recovered clones, stopped with a
+        // shutdown checkpoint; on a copy-on-write storage they cost nothing to make and still
+        // share the blocks of every page that did not change.
+        const [left, right] = await startInstances()
+        const catalogs = await Promise.all([readCatalog(left), readCatalog(right)])
+        await Promise.all([left.stop('fast'), right.stop('fast')])
+        onProgress({type: 'step', message: `Comparing the pages of ${beforeRef} and ${afterRef}`})
+        const size = await diffSizes(left.dataDir, right.dataDir, {
+          extents: before.storage === after.storage, ignore: isRuntimeFile,
+          catalogAfter: async () => catalogs[1], catalogBefore: async () => catalogs[0],
+        })
+        return {mode: 'size', ...sides, ...size, seconds: seconds(started)}
+      }
+
+      // Elsewhere a clone is a full copy: the snapshots' own files are compared. Those were taken
+      // after a checkpoint (backup API) or of a stopped server, so only what was written during
+      // the copy can be missing. Names come from the catalog of `after`, read while the files
+      // are compared, and from the one of `before` only when files `after` does not name are left.
+      const catalogAfter = startInstance('after').then((instance) => readCatalog(instance))
       // Awaited by diffSizes once the pages are compared; a failure before then is not unhandled.
-      catalogs.catch(() => undefined)
+      catalogAfter.catch(() => undefined)
       onProgress({type: 'step', message: `Comparing the pages of ${beforeRef} and ${afterRef}`})
       try {
-        const size = await diffSizes(dirBefore, dirAfter, {
-          extents: before.storage === after.storage && storageBefore.capabilities.thinClone,
-          catalogs: () => catalogs,
+        const size = await diffSizes(storageBefore.snapshotPath(before.volume), storageAfter.snapshotPath(after.volume), {
+          extents: false,
+          catalogAfter: () => catalogAfter,
+          catalogBefore: async () => readCatalog(await startInstance('before')),
         })
         return {mode: 'size', ...sides, ...size, seconds: seconds(started)}
       } finally {
-        // The instances are removed only once they are up (or failed): wait for the start.
-        await catalogs.catch(() => undefined)
+        // The instance is removed only once its start has ended, one way or the other.
+        await catalogAfter.catch(() => undefined)
       }
     }
 
@@ -118,6 +139,8 @@ interface DiffSides {
   after: SnapshotRecord
   /** Starts a temporary read-only postgres on each side, in parallel. */
   startInstances(): Promise<[StartedTempInstance, StartedTempInstance]>
+  /** Starts the one of a side only. */
+  startInstance(side: 'before' | 'after'): Promise<StartedTempInstance>
 }
 
 /**
@@ -140,25 +163,36 @@ async function withDiffSides<T>(zenith: Zenith, beforeRef: string, afterRef: str
       const before = await diffSide(zenith, beforeRef, temporary, onProgress)
       const after = await diffSide(zenith, afterRef, temporary, onProgress)
       throwIfAborted(signal)
-      const startInstances = async (): Promise<[StartedTempInstance, StartedTempInstance]> => {
-        onProgress({type: 'step', message: `Starting temporary postgres on ${beforeRef} and ${afterRef}`})
-        // Ports are chosen before either postgres binds one, so the second must avoid the first's.
+      // Ports are chosen before postgres binds them: each start reserves its port here first,
+      // so that two starts at once never pick the same one.
+      const reserved: number[] = []
+      let allocating: Promise<unknown> = Promise.resolve()
+      const reservePort = async (): Promise<number> => {
         const data = await zenith.store.read()
-        const taken = Object.values(data.pgs).map((pg) => pg.port)
-        const firstPort = await allocatePort(taken)
-        const secondPort = await allocatePort([...taken, firstPort])
-        const started = await Promise.allSettled([
-          startTempInstance(zenith, before, {readOnly: true, port: firstPort}),
-          startTempInstance(zenith, after, {readOnly: true, port: secondPort}),
-        ])
-        for (const result of started) if (result.status === 'fulfilled') instances.push(result.value)
-        const failed = started.find((result) => result.status === 'rejected')
-        if (failed) throw failed.reason
-        throwIfAborted(signal)
-        return [instances[0], instances[1]]
+        const port = await allocatePort([...Object.values(data.pgs).map((pg) => pg.port), ...reserved])
+        reserved.push(port)
+        return port
       }
 
-      return await work({before, after, startInstances})
+      const startInstance = async (side: 'before' | 'after'): Promise<StartedTempInstance> => {
+        const next = allocating.then(reservePort)
+        allocating = next.catch(() => undefined)
+        const port = await next
+        const instance = await startTempInstance(zenith, side === 'before' ? before : after, {readOnly: true, port})
+        instances.push(instance)
+        throwIfAborted(signal)
+        return instance
+      }
+
+      const startInstances = async (): Promise<[StartedTempInstance, StartedTempInstance]> => {
+        onProgress({type: 'step', message: `Starting temporary postgres on ${beforeRef} and ${afterRef}`})
+        const started = await Promise.allSettled([startInstance('before'), startInstance('after')])
+        const failed = started.find((result) => result.status === 'rejected')
+        if (failed) throw failed.reason
+        return [(started[0] as PromiseFulfilledResult<StartedTempInstance>).value, (started[1] as PromiseFulfilledResult<StartedTempInstance>).value]
+      }
+
+      return await work({before, after, startInstance, startInstances})
     } finally {
       signal.removeEventListener('abort', stopAll)
       await cleanUp(zenith, instances, temporary)
@@ -279,6 +313,16 @@ async function cleanUp(zenith: Zenith, instances: StartedTempInstance[], tempora
   }
 
   if (failures.length > 0) throw failures[0]
+}
+
+/**
+ * Files of a temporary instance that say how it ran, not what it holds: its settings (port),
+ * pid and options files, statistics written at shutdown, the renamed backup label, and the
+ * relation cache files that each start writes anew.
+ */
+function isRuntimeFile(file: string): boolean {
+  return ['zenith.conf', 'postmaster.pid', 'postmaster.opts', 'backup_label.old', 'tablespace_map.old'].includes(file) ||
+    /^pg_stat(_tmp)?\//.test(file) || file.endsWith('/pg_internal.init')
 }
 
 /** Between steps: interruptible turns this into its INTERRUPTED error. */

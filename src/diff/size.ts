@@ -36,8 +36,8 @@ const FILES_AT_ONCE = 4
  * Files pair by path. A relation rewritten under a new file node (VACUUM FULL, ALTER TYPE)
  * pairs its old and new files by name, fork and segment once the catalogs are known.
  */
-export async function diffSizes(before: string, after: string, options: {extents: boolean; catalogs: () => Promise<[Catalog, Catalog]>}): Promise<SizeDiff> {
-  const [left, right] = await Promise.all([listFiles(before), listFiles(after)])
+export async function diffSizes(before: string, after: string, options: {extents: boolean; ignore?: (file: string) => boolean; catalogAfter: () => Promise<Catalog>; catalogBefore: () => Promise<Catalog>}): Promise<SizeDiff> {
+  const [left, right] = await Promise.all([listFiles(before, options.ignore), listFiles(after, options.ignore)])
   const common = [...left.keys()].filter((file) => right.has(file))
   let extents: [Map<string, Extent[] | undefined>, Map<string, Extent[] | undefined>] | undefined
   if (options.extents && common.length > 0) {
@@ -55,10 +55,17 @@ export async function diffSizes(before: string, after: string, options: {extents
     results.set(file, {changed: await changedBytes(path.join(before, file), path.join(after, file), shared), size1: left.get(file)!, size2: right.get(file)!})
   })
 
-  const [catalogBefore, catalogAfter] = await options.catalogs()
+  // The catalog of `after` names every file both sides have; the one of `before` (another
+  // temporary postgres) is read only when files of relations `after` does not name are left.
+  const catalogAfter = await options.catalogAfter()
+  const needsBefore = [...left.keys()].some((file) => !right.has(file) && RELATION_FILE.test(file) && !catalogAfter.files.has(relationNode(file)))
+  const catalogBefore = needsBefore ? await options.catalogBefore() : {files: new Map(), databases: []}
   const relations = new Map<string, RelationChange>()
+  // Keys of entries that are files outside relations (or relation files no catalog names).
+  const unnamed = new Set<string>()
   const add = (identity: FileIdentity, change: {changed: number; size1: number; size2: number}) => {
     const key = `${identity.kind} ${identity.name}`
+    if (identity.part === undefined) unnamed.add(key)
     const entry = relations.get(key) ?? {name: identity.name, kind: identity.kind, size1: 0, size2: 0, bytesChanged: 0}
     entry.size1 += change.size1
     entry.size2 += change.size2
@@ -99,8 +106,10 @@ export async function diffSizes(before: string, after: string, options: {extents
     add(identity, {changed: size, size1: side === 'before' ? size : 0, size2: side === 'after' ? size : 0})
   }
 
+  // Relations first (what a migration or a job touched), then WAL and the other files.
+  const outside = (relation: RelationChange) => (unnamed.has(`${relation.kind} ${relation.name}`) ? 1 : 0)
   const changed = [...relations.values()].filter((relation) => relation.bytesChanged > 0)
-    .sort((a, b) => b.bytesChanged - a.bytesChanged || a.name.localeCompare(b.name))
+    .sort((a, b) => outside(a) - outside(b) || b.bytesChanged - a.bytesChanged || a.name.localeCompare(b.name))
   const sum = (key: 'bytesChanged' | 'size1' | 'size2') => [...relations.values()].reduce((total, relation) => total + relation[key], 0)
   return {bytesChanged: sum('bytesChanged'), size1: sum('size1'), size2: sum('size2'), bytesShared, relations: changed}
 }
@@ -120,7 +129,7 @@ interface FileIdentity {
  * side that has it, else the other), WAL, or another file grouped by its top-level entry.
  */
 export function identify(file: string, catalog: Catalog, other?: Catalog): FileIdentity {
-  const relation = /^(base\/\d+|global)\/(\d+)((?:_[a-z]+)?(?:\.\d+)?)$/.exec(file)
+  const relation = RELATION_FILE.exec(file)
   if (relation) {
     const node = `${relation[1]}/${relation[2]}`
     const named = catalog.files.get(node) ?? other?.files.get(node)
@@ -134,20 +143,28 @@ export function identify(file: string, catalog: Catalog, other?: Catalog): FileI
   return {name: rest.length > 0 ? `${top}/` : top, kind: 'other'}
 }
 
+/** A relation's file: `base/<db>/<filenode>` or `global/<filenode>`, then a fork and a segment. */
+const RELATION_FILE = /^(base\/\d+|global)\/(\d+)((?:_[a-z]+)?(?:\.\d+)?)$/
+
+function relationNode(file: string): string {
+  const [, folder, node] = RELATION_FILE.exec(file)!
+  return `${folder}/${node}`
+}
+
 function pairKey(file: string, identity: FileIdentity): string {
   // Only named relation files pair across paths; anything else keeps its own path as the key.
   return identity.part === undefined ? `path ${file}` : `${identity.kind} ${identity.name} ${identity.part}`
 }
 
 /** Regular files under `root` by relative path, with their sizes (symlinks are not followed). */
-async function listFiles(root: string): Promise<Map<string, number>> {
+async function listFiles(root: string, ignore: (file: string) => boolean = () => false): Promise<Map<string, number>> {
   const files = new Map<string, number>()
   const walk = async (dir: string, prefix: string): Promise<void> => {
     const entries = await readdir(dir, {withFileTypes: true})
     await Promise.all(entries.map(async (entry) => {
       const relative = prefix ? `${prefix}/${entry.name}` : entry.name
       if (entry.isDirectory()) await walk(path.join(dir, entry.name), relative)
-      else if (entry.isFile()) files.set(relative, (await stat(path.join(dir, entry.name))).size)
+      else if (entry.isFile() && !ignore(relative)) files.set(relative, (await stat(path.join(dir, entry.name))).size)
     }))
   }
 
