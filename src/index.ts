@@ -26,3 +26,7 @@ export {type ReceiveOptions, type ReceiveResult, receiveSnapshot} from './receiv
 export {type CreatePitrOptions, type GcResult, type PitrDetails, type PitrInfo, createPitr, destroyPitr, gcPitr, listPitr, showPitr} from './pitr/areas.js'
 export {type ExtractOptions, type ExtractResult, extractSnapshot} from './pitr/extract.js'
 export {type RecoveryTarget, parseTargetTime, targetFromFlags} from './pitr/targets.js'
+export {type DiffMode, type DiffRequest, type SnapshotDiff, diffSnapshots, diffSnapshotsAsSql} from './diff/diff.js'
+export {type RowChange, type RowDiffResult, type TableRowDiff, diffRows, renderRowDiff, rowDiffStatements} from './diff/rows.js'
+export {type SchemaChange} from './diff/schema.js'
+export {type RelationChange, type SizeDiff} from './diff/size.js'
