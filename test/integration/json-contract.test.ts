@@ -183,6 +183,16 @@ describe('--json output', () => {
     await home.ok(['snapshot', 'destroy', 'extracted'])
   }, STEP)
 
+  it('of snapshot diff, in its three modes', async () => {
+    await home.query('shape', 'create table if not exists diffed (id int primary key, note text); insert into diffed values (1, \'a\') on conflict do nothing')
+    await home.ok(['snapshot', 'create', 'shape@diff-a'])
+    await home.query('shape', 'update diffed set note = \'b\'; create index if not exists diffed_note on diffed (note)')
+    await pin('snapshot diff', ['snapshot', 'diff', 'shape@diff-a', 'shape@CURRENT'], (json) => ({...json, relations: json.relations.slice(0, 1)}))
+    await pin('snapshot diff --schema', ['snapshot', 'diff', 'shape@diff-a', 'shape@CURRENT', '--schema'], (json) => ({...json, objects: json.objects.slice(0, 1)}))
+    await pin('snapshot diff --data', ['snapshot', 'diff', 'shape@diff-a', 'shape@CURRENT', '--data'])
+    await home.ok(['snapshot', 'destroy', 'shape@diff-a'])
+  }, STEP)
+
   it('of recv, with the URL on stderr', async () => {
 
     // recv: the URL on stderr while it waits, the result alone on stdout.
