@@ -11,14 +11,24 @@ export const S3_CREDENTIALS = {AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KE
 
 /** A real S3-protocol server on 127.0.0.1 with a random free port, storing into a temp folder. */
 export class S3Server {
-  private constructor(private readonly server: {close(): Promise<void>}, readonly endpoint: string, readonly directory: string) {}
+  private constructor(private server: {close(): Promise<void>} | undefined, readonly endpoint: string, readonly directory: string) {}
 
   static async start(): Promise<S3Server> {
     const directory = await mkdtemp(path.join(os.tmpdir(), 'zenith-s3rver-'))
-    const server = new S3rver({address: '127.0.0.1', port: 0, silent: true, directory})
-    keepEmptyFolders(server)
-    const address = await server.run() as {port: number}
-    return new S3Server(server, `http://127.0.0.1:${address.port}`, directory)
+    const {server, port} = await listen(directory, 0)
+    return new S3Server(server, `http://127.0.0.1:${port}`, directory)
+  }
+
+  /** Stops answering (connections to the endpoint are refused) and keeps what it stores. */
+  async pause(): Promise<void> {
+    await this.server?.close()
+    this.server = undefined
+  }
+
+  /** Answers again on the same endpoint, with the objects it held. */
+  async resume(): Promise<void> {
+    if (this.server) return
+    this.server = (await listen(this.directory, Number(new URL(this.endpoint).port))).server
   }
 
   client(credentials = S3_CREDENTIALS): S3Client {
@@ -34,9 +44,16 @@ export class S3Server {
   }
 
   async stop(): Promise<void> {
-    await this.server.close()
+    await this.pause()
     await rm(this.directory, {recursive: true, force: true})
   }
+}
+
+async function listen(directory: string, port: number): Promise<{server: {close(): Promise<void>}; port: number}> {
+  const server = new S3rver({address: '127.0.0.1', port, silent: true, directory})
+  keepEmptyFolders(server)
+  const address = await server.run() as {port: number}
+  return {server, port: address.port}
 }
 
 /**
