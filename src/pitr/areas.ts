@@ -6,7 +6,7 @@ import {ZenithError} from '../errors.js'
 import {findPgBinaries} from '../pg/binaries.js'
 import {clusterStatus} from '../pg/cluster.js'
 import {pgBusy, pgConnection, pgRecord, restartPg} from '../pg/lifecycle.js'
-import {type OsUser, giveTo, pgOsUser} from '../pg/os-user.js'
+import {type OsUser, asUser, giveTo, pgOsUser} from '../pg/os-user.js'
 import type {OnProgress} from '../progress.js'
 import {silent} from '../progress.js'
 import {run} from '../process.js'
@@ -16,7 +16,7 @@ import type {PitrBase, PitrRecord, StoreData} from '../state/schema.js'
 import {openStorage, volumeStorage} from '../storage/registry.js'
 import {type Storage, type WalArea, type WalSegment, hasVolumes} from '../storage/storage.js'
 import {type AreaConfig, type ArchiveConfig, readAreaStatus} from '../wal-agent/config.js'
-import {drainSpool} from '../wal-agent/archive.js'
+import {type DrainReport, spoolCount} from '../wal-agent/archive.js'
 import {agentDir, archiveConfigFile, archiveSettings, areaStateDir, installAgent, pgPitrDir, pitrRoot} from '../wal-agent/install.js'
 import {removeBase, takeBase} from './bases.js'
 import {parseLsn, segmentNameOf} from './lsn.js'
@@ -313,8 +313,20 @@ export async function reachTimes(zenith: Zenith, area: PitrRecord, wal: WalArea,
 }
 
 async function describe(zenith: Zenith, data: StoreData, area: PitrRecord): Promise<PitrDetails> {
-  const {wal, segments, reaches, window} = await inspectArea(data, area)
-  const status = await readAreaStatus(areaStateDir(zenith.home, area.pg, area.name))
+  const stateDir = areaStateDir(zenith.home, area.pg, area.name)
+  const status = await readAreaStatus(stateDir)
+  let inspected: Awaited<ReturnType<typeof inspectArea>>
+  try {
+    inspected = await inspectArea(data, area)
+  } catch (error) {
+    // An area that cannot be read now (S3 down) is listed as failing, not an error of the list.
+    if (!(error instanceof ZenithError) || !['SOURCE_UNREACHABLE', 'AUTH_FAILED', 'PERMISSION_DENIED'].includes(error.code)) throw error
+    status.lastError = `cannot read the area: ${error.message}`
+    status.lastErrorAt = new Date().toISOString()
+    inspected = {wal: openStorage(data, area.storage).walArea(area.name), segments: [], reaches: []}
+  }
+
+  const {wal, segments, reaches, window} = inspected
   const walBytes = segments.reduce((sum, segment) => sum + segment.size, 0)
   const basesBytes = area.bases.reduce((sum, base) => sum + base.bytes, 0)
   const endReach = window ? reaches.find((reach) => reach.endSegment === window.to.segment) : undefined
@@ -334,7 +346,7 @@ async function describe(zenith: Zenith, data: StoreData, area: PitrRecord): Prom
     bases: reaches.map((reach) => ({id: reach.base.id, kind: reach.base.kind, timeline: reach.base.timeline, startLsn: reach.base.startLsn, stopLsn: reach.base.stopLsn, time: reach.base.time, bytes: reach.base.bytes, usable: reach.usable})),
     segments: segments.filter((segment) => /^[0-9A-F]{24}$/.test(segment.name)).length, walBytes, basesBytes,
     lastArchivedAgeSeconds: status.lastArchivedAt ? Math.max(0, Math.round((Date.now() - Date.parse(status.lastArchivedAt)) / 1000)) : undefined,
-    lastErrorAt: status.lastErrorAt, backlog: status.backlog,
+    lastErrorAt: status.lastErrorAt, backlog: await spoolCount({stateDir}),
     gaps: [...new Set(reaches.map((reach) => reach.gapAt).filter((gap): gap is string => gap !== undefined))],
     timelines: [...new Set(area.bases.map((base) => base.timeline))].sort((a, b) => a - b),
     bytesByStorage: [{storage: area.storage, bytes: walBytes + basesBytes}],
@@ -354,7 +366,24 @@ export interface GcResult {
   bytesFreed: number
   baseTaken?: number
   spoolSent: number
+  /** Why the spool could not go (the area still fails): it stays, and goes at the next try. */
+  spoolError?: string
   overLimit: boolean
+}
+
+/**
+ * Sends the area's spool through the archive command's own code, as the OS user postgres runs
+ * as (main.js drain): files stored by root would be unreadable to the archive command, which
+ * reads a segment back when postgres sends it again.
+ */
+async function sendSpool(zenith: Zenith, area: PitrRecord): Promise<DrainReport> {
+  const stateDir = areaStateDir(zenith.home, area.pg, area.name)
+  if ((await spoolCount({stateDir})) === 0) return {area: area.name, sent: 0, backlog: 0}
+  await installAgent(zenith.home)
+  const [command, args] = asUser(await pgOsUser(zenith), process.execPath, [path.join(agentDir(zenith.home), 'main.js'), 'drain', archiveConfigFile(zenith.home, area.pg), area.name])
+  const result = await run(command, args)
+  if (result.exitCode !== 0) return {area: area.name, sent: 0, backlog: await spoolCount({stateDir}), error: result.stderr.trim() || `the archive command exited ${result.exitCode}`}
+  return JSON.parse(result.stdout) as DrainReport
 }
 
 /**
@@ -378,8 +407,8 @@ export async function gcPitr(zenith: Zenith, name: string, options: {now?: Date;
     }
 
     const data = await zenith.store.read()
-    const config = await areaConfig(zenith, data, area)
-    spoolSent = await drainSpool(config).catch(() => 0)
+    const drained = await sendSpool(zenith, area)
+    spoolSent = drained.sent
     const {wal, segments} = await inspectArea(data, area)
     const current = data.pitr[name]
     const plan = planGc(current.bases, segments, {ttlSeconds: current.ttlSeconds, sizeLimitBytes: current.sizeLimitBytes}, options.now ?? new Date())
@@ -395,7 +424,7 @@ export async function gcPitr(zenith: Zenith, name: string, options: {now?: Date;
     await wal.remove(plan.dropSegments)
     const bytesFreed = segments.filter((segment) => dropped.has(segment.name)).reduce((sum, segment) => sum + segment.size, 0) + plan.drop.reduce((sum, base) => sum + base.bytes, 0)
     baseTaken ??= await takeBaseIfDue(zenith, await zenith.store.read(), name, options.now ?? new Date(), onProgress)
-    return {name, basesDropped: plan.drop.map((base) => base.id), segmentsDropped: plan.dropSegments.length, bytesFreed, baseTaken, spoolSent, overLimit: plan.overLimit}
+    return {name, basesDropped: plan.drop.map((base) => base.id), segmentsDropped: plan.dropSegments.length, bytesFreed, baseTaken, spoolSent, spoolError: drained.error, overLimit: plan.overLimit}
   } finally {
     await releaseArea(zenith, name)
   }

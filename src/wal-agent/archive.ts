@@ -100,23 +100,69 @@ async function spool(area: AreaConfig, name: string, body: Buffer): Promise<void
   if (result === 'conflict') throw new ConflictError(`the spool already holds a different ${name}`)
 }
 
+/** A spool drain that stopped at a file the area would not take; `sent` went before it. */
+export class SpoolDrainError extends Error {
+  constructor(readonly sent: number, override readonly cause: Error) {
+    super(cause.message)
+  }
+}
+
 /** Sends what the spool holds, oldest first; stops at the first failure (the rest waits). */
 export async function drainSpool(area: AreaConfig): Promise<number> {
   const names = (await readdir(spoolDir(area)).catch(() => [] as string[])).filter((name) => !name.startsWith('.')).sort()
-  for (const name of names) {
-    const file = path.join(spoolDir(area), name)
-    const body = await readIfExists(file)
-    if (!body) continue
-    await storeInArea(area, name, body)
-    await rm(file, {force: true})
+  let sent = 0
+  try {
+    for (const name of names) {
+      const file = path.join(spoolDir(area), name)
+      const body = await readIfExists(file)
+      if (!body) continue
+      await storeInArea(area, name, body)
+      await rm(file, {force: true})
+      sent++
+    }
+  } catch (error) {
+    throw new SpoolDrainError(sent, error as Error)
+  } finally {
+    if (sent > 0) await syncFolder(spoolDir(area))
   }
 
-  if (names.length > 0) await syncFolder(spoolDir(area))
-  return names.length
+  return sent
 }
 
-async function spoolCount(area: AreaConfig): Promise<number> {
-  return (await readdir(spoolDir(area)).catch(() => [] as string[])).filter((name) => !name.startsWith('.')).length
+export interface DrainReport {
+  area: string
+  sent: number
+  backlog: number
+  error?: string
+}
+
+/**
+ * `pitr gc`'s catch-up of one area (main.js drain): run as the postgres OS user like the archive
+ * command, so that what it stores is owned as the rest of the area and status.json stays the
+ * agent's to rewrite. The status then tells what happened: caught up, or why not.
+ */
+export async function drainArea(area: AreaConfig): Promise<DrainReport> {
+  const status = await readAreaStatus(area.stateDir)
+  const now = new Date().toISOString()
+  try {
+    const names = (await readdir(spoolDir(area)).catch(() => [] as string[])).filter((name) => !name.startsWith('.')).sort()
+    const sent = await drainSpool(area)
+    const backlog = await spoolCount(area)
+    const caughtUp = sent > 0 ? {lastArchived: names.at(-1), lastArchivedAt: now} : {}
+    await writeAreaStatus(area.stateDir, {...status, ...caughtUp, backlog})
+    return {area: area.name, sent, backlog}
+  } catch (error) {
+    const sent = error instanceof SpoolDrainError ? error.sent : 0
+    const message = error instanceof SpoolDrainError ? error.cause.message : (error as Error).message
+    const backlog = await spoolCount(area)
+    await writeAreaStatus(area.stateDir, {...status, lastError: message, lastErrorAt: now, backlog}).catch(() => undefined)
+    return {area: area.name, sent, backlog, error: message}
+  }
+}
+
+/** Files waiting in an area's spool: what `pitr show` reports as its backlog. */
+export async function spoolCount(area: Pick<AreaConfig, 'stateDir'>): Promise<number> {
+  return (await readdir(path.join(area.stateDir, 'spool')).catch(() => [] as string[])).filter((name) => !name.startsWith('.')).length
 }
 
 export type {AreaStatus}

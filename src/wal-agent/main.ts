@@ -6,12 +6,24 @@
  * keep the file and retry. Messages go to stderr, which postgres writes to its log.
  */
 import {readArchiveConfig} from './config.js'
-import {archiveWalFile} from './archive.js'
+import {archiveWalFile, drainArea} from './archive.js'
 
 async function main(argv: string[]): Promise<number> {
   const [command, configFile, walPath, name] = argv
+  if (command === 'drain' && configFile && walPath) {
+    // `main.js drain CONFIG AREA`: pitr gc sends an area's spool as this user; a JSON report on stdout.
+    const area = (await readArchiveConfig(configFile)).areas.find((item) => item.name === walPath)
+    if (!area) {
+      process.stderr.write(`zenith: no PITR area ${walPath} in ${configFile}\n`)
+      return 1
+    }
+
+    process.stdout.write(JSON.stringify(await drainArea(area)) + '\n')
+    return 0
+  }
+
   if (command !== 'archive' || !configFile || !walPath || !name) {
-    process.stderr.write('usage: main.js archive CONFIG WAL_PATH WAL_NAME\n')
+    process.stderr.write('usage: main.js archive CONFIG WAL_PATH WAL_NAME | main.js drain CONFIG AREA\n')
     return 2
   }
 

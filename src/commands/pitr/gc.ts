@@ -26,6 +26,7 @@ export default class PitrGc extends BaseCommand {
       {key: 'basesDropped', label: 'BASES DROPPED', format: (ids) => (ids.length === 0 ? '0' : ids.map((id) => `base${id}`).join(', '))},
       {key: 'segmentsDropped', label: 'SEGMENTS DROPPED', format: String},
       {key: 'bytesFreed', label: 'FREED', format: formatBytes},
+      {key: 'spoolSent', label: 'SPOOL SENT', format: (sent, row) => (row.spoolError ? `${sent} (the rest waits: ${row.spoolError})` : String(sent))},
       {key: 'baseTaken', label: 'NEW BASE', format: (id) => (id === undefined ? '-' : `base${id}`)},
       {key: 'overLimit', label: 'OVER LIMIT', format: (over) => (over ? 'yes: the newest base alone is over the limit' : 'no')},
     ]})
