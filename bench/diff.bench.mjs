@@ -7,7 +7,7 @@
 //     it does less than zenith, which finds every changed page);
 //   - `--data --table pgbench_accounts`: rows compared per second and the peak RSS of the zenith
 //     process (/usr/bin/time), at two scales, so that "constant memory" can be read off.
-// Media: `ext4` (a `dir` storage on the machine's ext4: copies) and `btrfs` (a loop-mounted image:
+// Media: `ext4` (the `local` storage on the machine's ext4: copies) and `btrfs` (a loop-mounted image:
 // extent comparison). Needs root (loop mount) and a built dist/. Ports from 9400.
 //   node bench/diff.bench.mjs [--media ext4,btrfs] [--scale 50] [--data-scales 10,50] [--runs 3]
 import {mkdir, readdir, rm} from 'node:fs/promises'
@@ -32,22 +32,19 @@ const env = {ZENITH_HOME: path.join(base, 'home'), ZENITH_FIRST_PORT: '9400'}
 const zenith = zenithIn(env)
 const cleanups = []
 
+/** The storage of `medium` and the folder it keeps its files in. */
 async function attach(medium) {
+  if (medium === 'ext4') return {storage: 'local', root: path.join(env.ZENITH_HOME, 'storages', 'local')}
   const mnt = path.join(base, medium)
   await mkdir(mnt)
-  if (medium === 'btrfs') {
-    const image = path.join(base, 'btrfs.img')
-    await execa('truncate', ['-s', `${Math.max(scale, ...dataScales) * 60 + 3000}M`, image])
-    await execa('mkfs.btrfs', ['-q', image])
-    await execa('mount', ['-o', 'loop', image, mnt])
-    cleanups.push(() => execa('umount', [mnt], {reject: false}))
-    await execa('chmod', ['0755', mnt])
-    await zenith('storage', 'attach', '-t', 'btrfs', '-n', medium, '-c', `path=${mnt}/zenith`, '-c', 'quota=off')
-  } else {
-    await zenith('storage', 'attach', '-t', 'dir', '-n', medium, '-c', `path=${mnt}/zenith`)
-  }
-
-  return path.join(mnt, 'zenith')
+  const image = path.join(base, 'btrfs.img')
+  await execa('truncate', ['-s', `${Math.max(scale, ...dataScales) * 60 + 3000}M`, image])
+  await execa('mkfs.btrfs', ['-q', image])
+  await execa('mount', ['-o', 'loop', image, mnt])
+  cleanups.push(() => execa('umount', [mnt], {reject: false}))
+  await execa('chmod', ['0755', mnt])
+  await zenith('storage', 'attach', '-t', 'btrfs', '-n', medium, '-c', `path=${mnt}/zenith`, '-c', 'quota=off')
+  return {storage: medium, root: path.join(mnt, 'zenith')}
 }
 
 /** The folder of snapshot `name` in a storage rooted at `root` (snapshots/<name>.<id>). */
@@ -59,8 +56,8 @@ async function snapshotFolder(root, name) {
 }
 
 /** A pg on `medium` with pgbench at `atScale`, snapshot @before, 1% of the accounts updated, snapshot @after. */
-async function prepare(medium, pg, atScale) {
-  await zenith('pg', 'create', pg, '-s', medium)
+async function prepare(storage, pg, atScale) {
+  await zenith('pg', 'create', pg, '-s', storage)
   const url = (await zenith('pg', 'url', pg)).stdout.trim()
   await execa(path.join(pgBin, 'pgbench'), ['-i', '-q', '-s', String(atScale), url])
   await execa('psql', [url, '-qc', 'checkpoint'])
@@ -75,7 +72,7 @@ async function prepare(medium, pg, atScale) {
 
 /** `cmp -s` over every file of `a` and its namesake in `b` (a missing one counts as different). */
 async function cmpFolders(a, b) {
-  const script = 'cd "$1" && find . -type f -print0 | while IFS= read -r -d "" f; do cmp -s "$f" "$2/$f" || n=$((n+1)); done; echo "${n:-0}"'
+  const script = 'cd "$1" && find . -type f -print0 | { n=0; while IFS= read -r -d "" f; do cmp -s "$f" "$2/$f" || n=$((n+1)); done; echo "$n"; }'
   return Number((await execa('bash', ['-c', script, 'cmp', a, b])).stdout.trim())
 }
 
@@ -90,9 +87,9 @@ try {
   const sizeRows = []
   const dataRows = []
   for (const medium of media) {
-    const root = await attach(medium)
+    const {storage, root} = await attach(medium)
     const pg = `${medium}${scale}`
-    await prepare(medium, pg, scale)
+    await prepare(storage, pg, scale)
     const diffTimes = []
     let summary
     for (let run = 0; run < runs; run++) {
@@ -112,7 +109,7 @@ try {
 
     for (const atScale of dataScales) {
       const dataPg = atScale === scale ? pg : `${medium}d${atScale}`
-      if (atScale !== scale) await prepare(medium, dataPg, atScale)
+      if (atScale !== scale) await prepare(storage, dataPg, atScale)
       let measured
       const seconds = await timed(async () => {
         measured = await peakRss(['snapshot', 'diff', `${dataPg}@before`, `${dataPg}@after`, '--data', '--table', 'pgbench_accounts', '--json'])
