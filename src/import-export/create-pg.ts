@@ -1,6 +1,7 @@
 import {randomBytes} from 'node:crypto'
 
 import type {Zenith} from '../context.js'
+import {ZenithError} from '../errors.js'
 import {type CreatePgOptions, type PgInfo, createPg, defaultStorageName} from '../pg/lifecycle.js'
 import {silent} from '../progress.js'
 import {fillFromSnapshot} from '../snapshot/clone.js'
@@ -15,10 +16,20 @@ import {importSnapshot, isSnapshotUrl} from './import.js'
  */
 export async function createPgFromSnapshot(zenith: Zenith, options: Omit<CreatePgOptions, 'fill'> & {snapshot: string; cow?: boolean}): Promise<PgInfo> {
   const onProgress = options.onProgress ?? silent
+  if (options.readOnly && isSnapshotUrl(options.snapshot)) {
+    throw new ZenithError('INVALID_ARGUMENT', '--read-only needs a snapshot of this zenith, not a URL.',
+      `Import it first (zenith snapshot import ${options.snapshot} NAME), make a pg of it once to set zenith's password, snapshot that pg and use that snapshot.`)
+  }
+
   if (!isSnapshotUrl(options.snapshot)) {
     // Resolve first, so an unknown snapshot fails before anything is reserved. The copy goes to
     // the snapshot's own storage unless -s says otherwise (a thin clone can only live there).
     const snapshot = resolveSnapshot(await zenith.store.read(), options.snapshot)
+    if (options.readOnly && !snapshot.password) {
+      // A standby cannot run the ALTER ROLE that gives zenith its password to the data.
+      throw new ZenithError('INVALID_ARGUMENT', `${snapshot.name} came from outside zenith: a read-only pg of it could not get zenith's password.`,
+        `Make a writable pg of it once (zenith pg create tmp --snapshot ${snapshot.name}), snapshot that (zenith snapshot create tmp@ready) and create the read-only pg from tmp@ready.`)
+    }
     const cow = options.cow ?? false
     return createPg(zenith, {
       ...options, storage: options.storage ?? snapshot.storage, origin: {snapshot: snapshot.name, cow},

@@ -1,5 +1,5 @@
 import {randomBytes} from 'node:crypto'
-import {chmod, rmdir} from 'node:fs/promises'
+import {chmod, rm, rmdir, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import type {Zenith} from '../context.js'
@@ -49,6 +49,8 @@ export interface CreatePgOptions {
    * the copy sees the pg that depends on it.
    */
   origin?: PgRecord['origin']
+  /** A hot standby over the filled data, never promoted (needs `fill`): role `read-only`. */
+  readOnly?: boolean
   /** Fills the new, empty volume instead of initdb (used by clones of snapshots). */
   fill?: (target: {storage: string; volume: string; dataDir: string}) => Promise<{pgVersion: number; origin: PgRecord['origin']; password?: string}>
 }
@@ -67,11 +69,34 @@ export async function defaultStorageName(zenith: Zenith): Promise<string> {
   return setting.value
 }
 
+/**
+ * Turns a filled data directory into a hot standby with no upstream: standby.signal (which stays
+ * over restarts), no recovery.signal. postgres replays the WAL the snapshot holds, then accepts
+ * read-only connections and waits for WAL that never comes: the data stays the snapshot's.
+ */
+async function makeStandby(dataDir: string, osUser: OsUser | undefined): Promise<void> {
+  await rm(path.join(dataDir, 'recovery.signal'), {force: true})
+  await writeFile(path.join(dataDir, 'standby.signal'), '', {mode: 0o600})
+  await giveTo(osUser, path.join(dataDir, 'standby.signal'))
+}
+
+/**
+ * What a read-only pg cannot do: its data is the snapshot it was made from and never changes.
+ * `action` completes "cannot ..." in the message.
+ */
+export function assertWritable(pg: PgRecord, action: string): void {
+  if (pg.role !== 'read-only') return
+  const origin = pg.origin?.snapshot
+  throw new ZenithError('PG_READ_ONLY', `pg "${pg.name}" is read-only (a hot standby over ${origin ?? 'a snapshot'}): it cannot ${action}.`,
+    origin ? `Its data is ${origin} as it is: use that snapshot, or make a writable copy with \`zenith pg create NAME --snapshot ${origin}\`.` : 'Make a writable copy with `zenith pg create NAME --snapshot SNAP`.')
+}
+
 /** initdb into a storage and, unless told otherwise, start postgres on it. */
 export async function createPg(zenith: Zenith, options: CreatePgOptions = {}): Promise<PgInfo> {
   const onProgress = options.onProgress ?? silent
   const settings = Object.fromEntries((options.settings ?? []).map((pair) => validateSetting(pair)))
   if (options.name !== undefined) validateName('pg', options.name)
+  if (options.readOnly && !options.fill) throw new ZenithError('INVALID_ARGUMENT', 'A read-only pg is made from a snapshot.', 'zenith pg create NAME --snapshot SNAP --read-only')
   if (options.port !== undefined) await checkPortFree(options.port)
   const binaries = options.fill ? undefined : await findPgBinaries(zenith)
   const osUser = await pgOsUser(zenith)
@@ -90,7 +115,7 @@ export async function createPg(zenith: Zenith, options: CreatePgOptions = {}): P
     const holder = Object.values(data.pgs).find((pg) => pg.port === port)
     if (holder) throw new ZenithError('PORT_IN_USE', `Port ${port} belongs to pg "${holder.name}".`, 'Choose another port with --port, or leave it out to get a free one.')
     const pg: PgRecord = {
-      name, storage: storage.name, volume: name, port, role: 'primary', osUser: osUser?.name,
+      name, storage: storage.name, volume: name, port, role: options.readOnly ? 'read-only' : 'primary', osUser: osUser?.name,
       password: randomBytes(18).toString('base64url'), settings, pgVersion: binaries?.major ?? 0,
       createdAt: new Date().toISOString(), checkouts: 0, state: 'creating', pid: process.pid, origin: options.origin,
     }
@@ -109,6 +134,7 @@ export async function createPg(zenith: Zenith, options: CreatePgOptions = {}): P
       // Data from elsewhere has its own role passwords: ours is set on the first start.
       if (filled.password) record.password = filled.password
       else record.passwordPending = true
+      if (options.readOnly) await makeStandby(dataDir, osUser)
     } else {
       onProgress({type: 'step', message: `Initializing ${record.name} in storage ${storage.name}`})
       await storage.createVolume(record.volume)

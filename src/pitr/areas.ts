@@ -5,7 +5,7 @@ import type {Zenith} from '../context.js'
 import {ZenithError} from '../errors.js'
 import {findPgBinaries} from '../pg/binaries.js'
 import {clusterStatus} from '../pg/cluster.js'
-import {pgBusy, pgConnection, pgRecord, restartPg} from '../pg/lifecycle.js'
+import {assertWritable, pgBusy, pgConnection, pgRecord, restartPg} from '../pg/lifecycle.js'
 import {type OsUser, asUser, giveTo, pgOsUser} from '../pg/os-user.js'
 import type {OnProgress} from '../progress.js'
 import {silent} from '../progress.js'
@@ -83,6 +83,7 @@ export async function createPitr(zenith: Zenith, options: CreatePitrOptions): Pr
   const record = await zenith.store.update((data) => {
     if (data.pitr[options.name]) throw new ZenithError('NAME_TAKEN', `A PITR area named "${options.name}" already exists.`, 'Choose another name, or destroy it first with `zenith pitr destroy`.')
     const pg = pgRecord(data, options.pg)
+    assertWritable(pg, 'archive WAL (it writes none)')
     if (pg.state !== 'ready') throw pgBusy(pg)
     const storage = openStorage(data, options.storage ?? pg.storage)
     checkAreaStorage(storage, pg.storage)

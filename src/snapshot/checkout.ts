@@ -3,7 +3,7 @@ import {volumeStorage} from '../storage/registry.js'
 import {ZenithError} from '../errors.js'
 import {clusterStatus, stopCluster} from '../pg/cluster.js'
 import {findPgBinaries} from '../pg/binaries.js'
-import {type PgInfo, pgBusy, pgRecord, releasePg, showPg, startClaimed} from '../pg/lifecycle.js'
+import {type PgInfo, assertWritable, pgBusy, pgRecord, releasePg, showPg, startClaimed} from '../pg/lifecycle.js'
 import {pgOsUser} from '../pg/os-user.js'
 import type {OnProgress} from '../progress.js'
 import {silent} from '../progress.js'
@@ -35,6 +35,7 @@ export async function checkout(zenith: Zenith, ref: string, options: {onProgress
   const binaries = await findPgBinaries(zenith)
   const {pg, journal} = await zenith.store.update(async (data) => {
     const pg = pgRecord(data, parsed.pg)
+    assertWritable(pg, 'check out another snapshot')
     const target = resolveSnapshot(data, ref)
     if (pg.state !== 'ready') throw pgBusy(pg)
     if (target.storage !== pg.storage) {

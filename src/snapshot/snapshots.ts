@@ -2,7 +2,7 @@ import type {Zenith} from '../context.js'
 import {volumeStorage} from '../storage/registry.js'
 import {ZenithError} from '../errors.js'
 import {clusterStatus} from '../pg/cluster.js'
-import {pgBusy, pgConnection, pgRecord} from '../pg/lifecycle.js'
+import {assertWritable, pgBusy, pgConnection, pgRecord} from '../pg/lifecycle.js'
 import {pgOsUser} from '../pg/os-user.js'
 import type {OnProgress} from '../progress.js'
 import {silent} from '../progress.js'
@@ -45,6 +45,7 @@ export async function createSnapshot(zenith: Zenith, ref: string, options: {onPr
   const {pg: pgName, tag, name} = parseNewSnapshotRef(ref)
   const {pg, record} = await zenith.store.update((data) => {
     const pg = pgRecord(data, pgName)
+    assertWritable(pg, 'be snapshotted (it never changes)')
     assertSnapshotNameFree(data, name)
     if (pg.state !== 'ready') throw pgBusy(pg)
     pg.state = 'snapshot'

@@ -22,7 +22,8 @@ export interface StorageRecord {
   driver: string
 }
 
-export type PgRole = 'primary' | `replica-${number}`
+/** `read-only`: a hot standby over a snapshot, never promoted (pg create --read-only). */
+export type PgRole = 'primary' | `replica-${number}` | 'read-only'
 
 export interface PgRecord {
   name: string

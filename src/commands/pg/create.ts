@@ -11,6 +11,7 @@ export default class PgCreate extends BaseCommand {
     '<%= config.bin %> pg create dev --port 5440 --set shared_buffers=256MB',
     '<%= config.bin %> pg create scratch -s fastdisk --no-start',
     '<%= config.bin %> pg create test --snapshot dev@before --cow',
+    '<%= config.bin %> pg create look --snapshot dev@before --read-only --cow',
   ]
 
   static override args = {name: Args.string({description: 'name of the new pg (default pgdata<N>)'})}
@@ -21,12 +22,13 @@ export default class PgCreate extends BaseCommand {
     set: Flags.string({description: 'postgres setting key=value (repeatable)', multiple: true}),
     snapshot: Flags.string({description: 'start from this snapshot (name, PG@TAG or URL) instead of an empty cluster'}),
     cow: Flags.boolean({description: 'thin clone sharing blocks with the snapshot (btrfs or reflink storage)', dependsOn: ['snapshot']}),
+    'read-only': Flags.boolean({description: 'a hot standby over the snapshot, never promoted: reads only, the data stays the snapshot\'s', dependsOn: ['snapshot']}),
   }
 
   async run() {
     const {args, flags} = await this.parse(PgCreate)
     const zenith = await this.openZenith()
-    const options = {name: args.name, storage: flags.storage, port: flags.port, settings: flags.set, start: flags.start, onProgress: this.progress}
+    const options = {name: args.name, storage: flags.storage, port: flags.port, settings: flags.set, start: flags.start, readOnly: flags['read-only'], onProgress: this.progress}
     const pg = flags.snapshot
       ? await createPgFromSnapshot(zenith, {...options, snapshot: flags.snapshot, cow: flags.cow})
       : await createPg(zenith, options)
