@@ -140,6 +140,20 @@ async function repairSnapshot(zenith: Zenith, data: StoreData, snapshot: Snapsho
 }
 
 async function repairPg(zenith: Zenith, data: StoreData, pg: PgRecord): Promise<string> {
+  if (pg.state === 'creating' && pg.replica) {
+    // Its folder, its base image and its slot on the primary (the primary's claim is released below).
+    await finishDestroy(zenith, {...pg, state: 'destroying'})
+    return 'removed a replica whose creation was interrupted'
+  }
+
+  if (pg.state === 'promoting' && pg.promoteTo) {
+    const {finishPromotion, wasPromoted} = await import('./pg/replicas.js')
+    if (await wasPromoted(volumeStorage(data, pg.storage).volumePath(pg.volume))) {
+      await finishPromotion(zenith, pg)
+      return `finished the interrupted promotion: it is now the primary ${pg.promoteTo}`
+    }
+  }
+
   if (pg.state === 'creating') {
     await volumeStorage(data, pg.storage).removeVolume(pg.volume)
     await zenith.store.update((current) => {
@@ -166,6 +180,7 @@ async function repairPg(zenith: Zenith, data: StoreData, pg: PgRecord): Promise<
     if (record && record.pid === process.pid) {
       record.state = 'ready'
       delete record.pid
+      delete record.promoteTo
     }
   })
   return `released it from an interrupted ${pg.state}`

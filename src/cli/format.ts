@@ -21,3 +21,28 @@ export function formatParent(snapshot: {parent?: string; parentExists?: boolean}
   if (!snapshot.parent) return '-'
   return snapshot.parentExists === false ? `${snapshot.parent} (destroyed)` : snapshot.parent
 }
+
+/** How a replica follows its primary, for `pg start --replica` and `pg show`: `streaming, lag 0B`. */
+export function formatReplication(replication: {state: string; lagBytes?: number; lagSeconds?: number} | undefined): string {
+  if (!replication) return '-'
+  const lag = replication.lagBytes === undefined ? '' : `, lag ${formatBytes(replication.lagBytes)}${replication.lagBytes > 0 && replication.lagSeconds ? ` (${replication.lagSeconds.toFixed(1)} s)` : ''}`
+  switch (replication.state) {
+    case 'streaming': return `streaming${lag}`
+    case 'catchup': return `catching up${lag}`
+    case 'startup': return 'starting to stream'
+    case 'cut-off': return 'cut off: its primary no longer has the WAL it needs (destroy it and add a new replica)'
+    case 'disconnected': return `not streaming${lag ? `${lag} behind` : ''}`
+    default: return replication.state
+  }
+}
+
+/**
+ * A pg's STATUS cell in `pg list`: the process status, and for a replica that runs without
+ * following its primary, why.
+ */
+export function formatPgStatus(pg: {status: string; replication?: {state: string; lagBytes?: number}}): string {
+  if (!pg.replication) return pg.status
+  if (pg.replication.state === 'cut-off') return `${pg.status}, cut off`
+  if (pg.status !== 'running' || pg.replication.state === 'streaming') return pg.status
+  return `${pg.status}, ${formatReplication({state: pg.replication.state, lagBytes: pg.replication.lagBytes})}`
+}

@@ -22,6 +22,8 @@ export interface BasebackupOptions {
   signal?: AbortSignal
   /** What the source is called in messages (the URL without its password). */
   source: string
+  /** A physical slot (that exists) to stream the WAL through: a replica's, which it goes on with. */
+  slot?: string
 }
 
 /**
@@ -33,7 +35,7 @@ export interface BasebackupOptions {
 export async function runBasebackup(options: BasebackupOptions): Promise<void> {
   const password = await basebackupPassword(options.connection, options.password)
   const conninfo = Object.entries(options.connection).map(([key, value]) => `${key}='${value.replaceAll('\\', '\\\\').replaceAll("'", String.raw`\'`)}'`).join(' ')
-  const args = ['-D', options.dir, '-X', 'stream', '-c', 'fast', '-P', '--no-password', '-d', conninfo]
+  const args = ['-D', options.dir, '-X', 'stream', '-c', 'fast', '-P', '--no-password', ...options.slot ? ['-S', options.slot] : [], '-d', conninfo]
   const [command, fullArgs] = tiedToZenith(options.binaries.path('pg_basebackup'), args, options.osUser)
   const child = execa(command, fullArgs, {
     reject: false, cwd: '/', stdin: 'ignore', cancelSignal: options.signal, forceKillAfterDelay: 5000,

@@ -17,6 +17,7 @@ import {type OsUser, giveTo, pgOsUser} from './os-user.js'
 import {allocatePort, checkPortFree, isPortFree, validatePort} from './ports.js'
 import {archiveSettings, installAgent} from '../wal-agent/install.js'
 import {TIMELINE_FORK_SETTINGS} from './timeline-fork.js'
+import {type ReplicationState, dropSlots, replicasOf, replicationSettings, replicationStates, withConnection} from './replication.js'
 
 export type PgStatus = ClusterStatus | 'creating' | 'busy'
 
@@ -35,6 +36,9 @@ export interface PgInfo {
   origin?: {snapshot: string; cow: boolean}
   settings: Record<string, string>
   checkouts: number
+  /** Replicas only: the pg it follows, and how far behind it is (when that pg runs). */
+  primary?: string
+  replication?: ReplicationState
 }
 
 export interface CreatePgOptions {
@@ -85,6 +89,11 @@ async function makeStandby(dataDir: string, osUser: OsUser | undefined): Promise
  * `action` completes "cannot ..." in the message.
  */
 export function assertWritable(pg: PgRecord, action: string): void {
+  if (pg.replica) {
+    throw new ZenithError('PG_READ_ONLY', `pg "${pg.name}" is a replica of ${pg.replica.primary}: it cannot ${action}.`,
+      `Act on ${pg.replica.primary} instead, or make this one a primary of its own with \`zenith pg promote ${pg.name}\`.`)
+  }
+
   if (pg.role !== 'read-only') return
   const origin = pg.origin?.snapshot
   throw new ZenithError('PG_READ_ONLY', `pg "${pg.name}" is read-only (a hot standby over ${origin ?? 'a snapshot'}): it cannot ${action}.`,
@@ -106,6 +115,8 @@ export async function createPg(zenith: Zenith, options: CreatePgOptions = {}): P
     const storage = volumeStorage(data, storageName)
     const name = options.name ?? nextDefaultName(data)
     if (data.pgs[name]) throw new ZenithError('NAME_TAKEN', `A pg named "${name}" already exists.`, 'Choose another name, or destroy it first with `zenith pg destroy`.')
+    const volumeHolder = Object.values(data.pgs).find((pg) => pg.volume === name && pg.storage === storage.name)
+    if (volumeHolder) throw new ZenithError('NAME_TAKEN', `The name "${name}" is the folder of ${volumeHolder.name} in storage ${storage.name}.`, 'Choose another name.')
     // The snapshot it copies must still be there when the copy is reserved (a destroy may have
     // taken it since it was resolved); from then on the reservation keeps it.
     if (options.origin && data.snapshots[options.origin.snapshot]?.state !== 'ready') {
@@ -189,6 +200,14 @@ export async function startPg(zenith: Zenith, name: string, options: {port?: num
 }
 
 export async function stopPg(zenith: Zenith, name: string, options: {mode?: 'fast' | 'immediate' | 'smart'; onProgress?: OnProgress} = {}): Promise<PgInfo> {
+  // Its replicas first: a replica whose primary is gone only retries and fills its log.
+  const data = await zenith.store.read()
+  pgRecord(data, name)
+  for (const replica of replicasOf(data, name)) {
+    if ((await clusterStatus(dataDirOf(data, replica))).status !== 'running') continue
+    await withClaim(zenith, replica.name, 'stopping', (claimed) => stopClaimed(zenith, claimed, options))
+  }
+
   await withClaim(zenith, name, 'stopping', (pg) => stopClaimed(zenith, pg, options))
   return showPg(zenith, name)
 }
@@ -218,10 +237,28 @@ export async function startClaimed(zenith: Zenith, pg: PgRecord, onProgress: OnP
   onProgress({type: 'step', message: `Starting postgres on ${pg.name}`})
   if (pg.archiving) await installAgent(zenith.home)
   const cluster = clusterOf(zenith, pg, dataDir, binaries, await pgOsUser(zenith))
+  cluster.settings = {...cluster.settings, ...replicationSettings(await zenith.store.read(), pg, zenith.socketDir)}
   if (pg.timelineFork) cluster.settings = {...cluster.settings, ...TIMELINE_FORK_SETTINGS}
   await startCluster(cluster)
+  if (pg.staleSlots?.length) await dropStaleSlots(zenith, pg.name)
   if (pg.timelineFork) await finishTimelineFork(zenith, pg.name, cluster, onProgress)
   if (pg.passwordPending) await finishPasswordStep(zenith, pg.name, cluster)
+}
+
+/**
+ * Slots of replicas destroyed while their primary was stopped: dropped once it runs again, so
+ * they do not hold WAL (up to max_slot_wal_keep_size) for a replica that is gone.
+ */
+async function dropStaleSlots(zenith: Zenith, name: string): Promise<void> {
+  const pg = pgRecord(await zenith.store.read(), name)
+  const stale = pg.staleSlots ?? []
+  const left = await withConnection(await pgConnection(zenith, name), (client) => dropSlots(client, stale)).catch(() => stale)
+  await zenith.store.update((data) => {
+    const current = data.pgs[name]
+    if (!current) return
+    if (left.length > 0) current.staleSlots = left
+    else delete current.staleSlots
+  })
 }
 
 /** Waits for the promotion onto the new timeline (see timeline-fork.ts), then forgets the fork. */
@@ -294,28 +331,48 @@ export async function switchWal(connection: {host: string; port: number; user: s
   }
 }
 
-export async function destroyPg(zenith: Zenith, name: string, options: {force?: boolean; onProgress?: OnProgress} = {}): Promise<{name: string; snapshotsDestroyed: string[]}> {
+export async function destroyPg(zenith: Zenith, name: string, options: {force?: boolean; onProgress?: OnProgress} = {}): Promise<{name: string; snapshotsDestroyed: string[]; replicasDestroyed: string[]}> {
+  // Its replicas go with it (and their slots): they are copies that follow it, nothing of their
+  // own. They go first, once the pg itself is known to be destroyable.
+  const before = await zenith.store.read()
+  const replicas = replicasOf(before, name).map((replica) => replica.name)
+  if (replicas.length > 0) {
+    const refusal = destroyRefusal(before, pgRecord(before, name), options.force)
+    if (refusal) throw refusal
+    for (const replica of replicas) await destroyPg(zenith, replica, {onProgress: options.onProgress})
+  }
+
   let owned: string[] = []
-  const pg = await claimPg(zenith, name, 'destroying', (data) => {
+  const pg = await claimPg(zenith, name, 'destroying', (data, current) => {
     owned = Object.values(data.snapshots).filter((snapshot) => snapshot.pg === name).map((snapshot) => snapshot.name)
-    // A copy being made from one of its snapshots holds them, --force or not.
-    const copying = Object.values(data.pgs).find((other) => other.state === 'creating' && other.origin && owned.includes(other.origin.snapshot))
-    if (copying) throw pgBusy(copying)
+    const refusal = destroyRefusal(data, current, options.force)
+    if (refusal) throw refusal
     // Marked in the same update: a copy that starts after this sees them gone.
     if (options.force) for (const snapshot of owned) Object.assign(data.snapshots[snapshot], {state: 'destroying', pid: process.pid})
-    const areas = Object.values(data.pitr).filter((area) => area.pg === name).map((area) => area.name)
-    if (areas.length > 0) {
-      throw new ZenithError('HAS_DEPENDENTS', `pg "${name}" has PITR areas: ${areas.join(', ')}.`,
-        `Destroy them first (zenith pitr destroy ${areas[0]}), or pass --force to destroy them with the pg.`)
-    }
-
-    if (owned.length > 0 && !options.force) {
-      throw new ZenithError('HAS_DEPENDENTS', `pg "${name}" has snapshots: ${owned.join(', ')}.`,
-        `Destroy them first (zenith snapshot destroy ...), or pass --force to destroy them with the pg.`)
-    }
   })
   await finishDestroy(zenith, pg, options.onProgress)
-  return {name, snapshotsDestroyed: owned}
+  return {name, snapshotsDestroyed: owned, replicasDestroyed: replicas}
+}
+
+/** Why a pg cannot be destroyed now (its PITR areas, its snapshots without --force, a copy of one being made). */
+function destroyRefusal(data: StoreData, pg: PgRecord, force: boolean | undefined): ZenithError | undefined {
+  const name = pg.name
+  const owned = Object.values(data.snapshots).filter((snapshot) => snapshot.pg === name).map((snapshot) => snapshot.name)
+  // A copy being made from one of its snapshots holds them, --force or not.
+  const copying = Object.values(data.pgs).find((other) => other.state === 'creating' && other.origin && owned.includes(other.origin.snapshot))
+  if (copying) return pgBusy(copying)
+  const areas = Object.values(data.pitr).filter((area) => area.pg === name).map((area) => area.name)
+  if (areas.length > 0) {
+    return new ZenithError('HAS_DEPENDENTS', `pg "${name}" has PITR areas: ${areas.join(', ')}.`,
+      `Destroy them first (zenith pitr destroy ${areas[0]}), or pass --force to destroy them with the pg.`)
+  }
+
+  if (owned.length > 0 && !force) {
+    return new ZenithError('HAS_DEPENDENTS', `pg "${name}" has snapshots: ${owned.join(', ')}.`,
+      `Destroy them first (zenith snapshot destroy ...), or pass --force to destroy them with the pg.`)
+  }
+
+  return undefined
 }
 
 /** Stops and removes a pg marked `destroying`, with its snapshots; safe to run again. */
@@ -334,9 +391,21 @@ export async function finishDestroy(zenith: Zenith, pg: PgRecord, onProgress: On
   }
 
   await storage.removeVolume(pg.volume)
+  if (pg.baseSnapshotVolume) await storage.removeSnapshot(pg.baseSnapshotVolume)
+  // A replica's slot would keep WAL on its primary: dropped now, or on the primary's next start.
+  let slotLeft: string | undefined
+  if (pg.replica) {
+    const primary = data.pgs[pg.replica.primary]
+    const running = primary && (await clusterStatus(dataDirOf(data, primary))).status === 'running'
+    const left = running ? await withConnection(await pgConnection(zenith, primary.name), (client) => dropSlots(client, [pg.replica!.slot])).catch(() => [pg.replica!.slot]) : [pg.replica.slot]
+    slotLeft = left[0]
+  }
+
   const left = await zenith.store.update((current) => {
     for (const snapshot of Object.values(current.snapshots)) if (snapshot.pg === pg.name) delete current.snapshots[snapshot.name]
     delete current.pgs[pg.name]
+    const primary = pg.replica && current.pgs[pg.replica.primary]
+    if (primary && slotLeft && !primary.staleSlots?.includes(slotLeft)) primary.staleSlots = [...primary.staleSlots ?? [], slotLeft]
     return Object.keys(current.pgs).length
   })
   // The last pg of this home takes the socket folder with it; a pg started meanwhile keeps its
@@ -344,14 +413,46 @@ export async function finishDestroy(zenith: Zenith, pg: PgRecord, onProgress: On
   if (left === 0) await rmdir(zenith.socketDir).catch(() => undefined)
 }
 
+/** Every pg by name, each primary followed by its replicas. */
 export async function listPgs(zenith: Zenith): Promise<PgInfo[]> {
   const data = await zenith.store.read()
-  return Promise.all(Object.values(data.pgs).sort((a, b) => a.name.localeCompare(b.name)).map((pg) => describe(zenith, data, pg)))
+  const primaries = Object.values(data.pgs).filter((pg) => !pg.replica).sort((a, b) => a.name.localeCompare(b.name))
+  const ordered = primaries.flatMap((pg) => [pg, ...replicasOf(data, pg.name)])
+  // A replica whose primary record is gone (never so but by hand) is still listed, at the end.
+  ordered.push(...Object.values(data.pgs).filter((pg) => !ordered.includes(pg)))
+  const states = new Map<string, Promise<Map<string, ReplicationState>>>()
+  return Promise.all(ordered.map((pg) => describe(zenith, data, pg, states)))
 }
 
 export async function showPg(zenith: Zenith, name: string): Promise<PgInfo> {
   const data = await zenith.store.read()
-  return describe(zenith, data, pgRecord(data, name))
+  return describe(zenith, data, pgRecord(data, name), new Map())
+}
+
+/** The replicas of a pg, described with one question to the primary. */
+export async function showReplicas(zenith: Zenith, primary: string): Promise<PgInfo[]> {
+  const data = await zenith.store.read()
+  const states = new Map<string, Promise<Map<string, ReplicationState>>>()
+  return Promise.all(replicasOf(data, pgRecord(data, primary).name).map((pg) => describe(zenith, data, pg, states)))
+}
+
+/**
+ * The replication state of every replica of a primary, asked of the primary once per listing
+ * (an empty map when it is stopped or does not answer: the replicas then show as disconnected).
+ */
+export function primaryStates(zenith: Zenith, data: StoreData, primary: string, cache = new Map<string, Promise<Map<string, ReplicationState>>>()): Promise<Map<string, ReplicationState>> {
+  let states = cache.get(primary)
+  if (!states) {
+    const slots = replicasOf(data, primary).map((replica) => replica.replica!.slot)
+    const pg = data.pgs[primary]
+    states = (async () => {
+      if (!pg || slots.length === 0 || (await clusterStatus(dataDirOf(data, pg))).status !== 'running') return new Map<string, ReplicationState>()
+      return withConnection(await pgConnection(zenith, primary), (client) => replicationStates(client, slots)).catch(() => new Map<string, ReplicationState>())
+    })()
+    cache.set(primary, states)
+  }
+
+  return states
 }
 
 export async function pgUrl(zenith: Zenith, name: string, database = 'postgres'): Promise<string> {
@@ -365,8 +466,9 @@ export async function pgConnection(zenith: Zenith, name: string): Promise<{host:
   return {host: 'localhost', port: pg.port, user: 'postgres', password: pg.password, database: 'postgres'}
 }
 
+/** `my_pg/replica-1` logs to `my_pg.replica-1.log`. */
 export function logFileOf(zenith: Zenith, name: string): string {
-  return path.join(zenith.logDir, `${name}.log`)
+  return path.join(zenith.logDir, `${name.replaceAll('/', '.')}.log`)
 }
 
 export function pgRecord(data: StoreData, name: string): PgRecord {
@@ -427,7 +529,7 @@ async function withClaim<T>(zenith: Zenith, name: string, state: PgClaim, work: 
   }
 }
 
-function dataDirOf(data: StoreData, pg: PgRecord): string {
+export function dataDirOf(data: StoreData, pg: PgRecord): string {
   return volumeStorage(data, pg.storage).volumePath(pg.volume)
 }
 
@@ -447,14 +549,22 @@ function nextDefaultName(data: StoreData): string {
   for (let n = 1; ; n++) if (!data.pgs[`pgdata${n}`]) return `pgdata${n}`
 }
 
-async function describe(zenith: Zenith, data: StoreData, pg: PgRecord): Promise<PgInfo> {
+async function describe(zenith: Zenith, data: StoreData, pg: PgRecord, states: Map<string, Promise<Map<string, ReplicationState>>>): Promise<PgInfo> {
   const storage = volumeStorage(data, pg.storage)
   const dataDir = storage.volumePath(pg.volume)
   const status: PgStatus = pg.state === 'creating' ? 'creating' : pg.state === 'ready' ? (await clusterStatus(dataDir)).status : 'busy'
   const used = status === 'creating' ? 0 : (await storage.sizeOf({volume: pg.volume}).catch(() => ({bytes: 0}))).bytes
-  return {
+  const info: PgInfo = {
     name: pg.name, role: pg.role, storage: pg.storage, status, port: pg.port, endpoint: `localhost:${pg.port}`,
     usedBytes: used, dataDir, logFile: logFileOf(zenith, pg.name), pgVersion: pg.pgVersion, createdAt: pg.createdAt,
     origin: pg.origin, settings: pg.settings, checkouts: pg.checkouts,
   }
+  if (pg.replica) {
+    info.primary = pg.replica.primary
+    const state = (await primaryStates(zenith, data, pg.replica.primary, states)).get(pg.replica.slot)
+    // The primary may still list a just-stopped replica's connection: a replica that is not running is disconnected (or cut off).
+    info.replication = state?.state === 'cut-off' ? state : status === 'running' ? state ?? {state: 'disconnected'} : {state: 'disconnected', lagBytes: state?.lagBytes}
+  }
+
+  return info
 }

@@ -5,6 +5,7 @@ import {clusterStatus, stopCluster} from '../pg/cluster.js'
 import {findPgBinaries} from '../pg/binaries.js'
 import {type PgInfo, assertWritable, pgBusy, pgRecord, releasePg, showPg, startClaimed} from '../pg/lifecycle.js'
 import {pgOsUser} from '../pg/os-user.js'
+import {replicasOf} from '../pg/replication.js'
 import type {OnProgress} from '../progress.js'
 import {silent} from '../progress.js'
 import {parseSnapshotRef} from '../state/names.js'
@@ -36,6 +37,12 @@ export async function checkout(zenith: Zenith, ref: string, options: {onProgress
   const {pg, journal} = await zenith.store.update(async (data) => {
     const pg = pgRecord(data, parsed.pg)
     assertWritable(pg, 'check out another snapshot')
+    const replicas = replicasOf(data, pg.name)
+    if (replicas.length > 0) {
+      // A replica follows its primary's WAL; after a rollback that history is gone, so they would have to be made anew.
+      throw new ZenithError('HAS_DEPENDENTS', `pg "${pg.name}" has replicas (${replicas.map((replica) => replica.name).join(', ')}): a checkout would leave them following a history that no longer exists.`,
+        `Destroy them first (zenith pg destroy ${replicas[0].name}), check out, then add them again with \`zenith pg start ${pg.name} --replica\`.`)
+    }
     const target = resolveSnapshot(data, ref)
     if (pg.state !== 'ready') throw pgBusy(pg)
     if (target.storage !== pg.storage) {

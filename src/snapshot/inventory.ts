@@ -1,6 +1,6 @@
 import type {Zenith} from '../context.js'
 import {ZenithError} from '../errors.js'
-import {type PgInfo, showPg} from '../pg/lifecycle.js'
+import {type PgInfo, showPg, showReplicas} from '../pg/lifecycle.js'
 import type {StorageRecord} from '../state/schema.js'
 import {findDriver, openStorage} from '../storage/registry.js'
 import type {RemoteDestroyResult} from '../remote/collect.js'
@@ -74,6 +74,8 @@ export interface PgDetails extends PgInfo {
   snapshots: Array<{storage: string; items: Array<{name: string; sizeBytes: number; sizeExact: boolean}>; error?: string}>
   /** Its PITR areas per storage (bases + WAL). */
   pitr: Array<{storage: string; items: Array<{name: string; sizeBytes: number}>; error?: string}>
+  /** Its streaming replicas (`pg start --replica`), with how far behind each is. */
+  replicas: Array<Pick<PgInfo, 'name' | 'role' | 'endpoint' | 'port' | 'status' | 'replication'>>
 }
 
 /** `pg show`: the pg, and its snapshots on each storage (`on local: ... on s3tank: ...`). */
@@ -107,5 +109,6 @@ export async function inspectPg(zenith: Zenith, name: string): Promise<PgDetails
 
   const usedOnAllBytes = pg.usedBytes + snapshots.flatMap((group) => group.items).reduce((sum, item) => sum + item.sizeBytes, 0)
     + pitr.flatMap((group) => group.items).reduce((sum, item) => sum + item.sizeBytes, 0)
-  return {...pg, usedOnAllBytes, snapshots, pitr}
+  const replicas = (await showReplicas(zenith, name)).map(({name, role, endpoint, port, status, replication}) => ({name, role, endpoint, port, status, replication}))
+  return {...pg, usedOnAllBytes, snapshots, pitr, replicas}
 }

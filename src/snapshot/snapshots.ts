@@ -42,6 +42,9 @@ export interface SnapshotInfo {
  */
 export async function createSnapshot(zenith: Zenith, ref: string, options: {onProgress?: OnProgress} = {}): Promise<SnapshotInfo> {
   const onProgress = options.onProgress ?? silent
+  // `my_pg/replica-1@tag`: a replica is no name a snapshot can carry, and has nothing of its own to snapshot.
+  const replica = (await zenith.store.read()).pgs[ref.slice(0, ref.indexOf('@'))]
+  if (replica?.replica) assertWritable(replica, 'be snapshotted (its data is its primary\'s)')
   const {pg: pgName, tag, name} = parseNewSnapshotRef(ref)
   const {pg, record} = await zenith.store.update((data) => {
     const pg = pgRecord(data, pgName)
@@ -119,7 +122,7 @@ export async function createSnapshot(zenith: Zenith, ref: string, options: {onPr
  */
 const REPLAY_BUDGET_BYTES = 1024 * 1024
 
-async function checkpointIfBehind(connection: Connection): Promise<void> {
+export async function checkpointIfBehind(connection: Connection): Promise<void> {
   const {default: pg} = await import('pg')
   const client = new pg.Client(connection)
   await client.connect()
@@ -138,7 +141,8 @@ export async function listSnapshots(zenith: Zenith, options: {pg?: string} = {})
   const snapshots = Object.values(data.snapshots)
     .filter((snapshot) => snapshot.state === 'ready' && (!options.pg || snapshot.pg === options.pg))
     .sort((a, b) => a.createdAt.localeCompare(b.createdAt))
-  const pgs = Object.values(data.pgs).filter((pg) => !options.pg || pg.name === options.pg).sort((a, b) => a.name.localeCompare(b.name))
+  // A replica's data is its primary's: it has no CURRENT of its own to list.
+  const pgs = Object.values(data.pgs).filter((pg) => !pg.replica && (!options.pg || pg.name === options.pg)).sort((a, b) => a.name.localeCompare(b.name))
   return [
     ...await Promise.all(snapshots.map((snapshot) => describeSnapshot(data, snapshot))),
     ...await Promise.all(pgs.map((pg) => describeCurrent(data, pg))),

@@ -48,7 +48,7 @@ export interface PgRecord {
   /** Set when the data came from elsewhere: the password is set on the next start. */
   passwordPending?: boolean
   /** `ready` unless a command holds it (see claimPg); `pid` names that command's process. */
-  state: 'creating' | 'ready' | 'starting' | 'stopping' | 'restarting' | 'snapshot' | 'checkout' | 'destroying'
+  state: 'creating' | 'ready' | 'starting' | 'stopping' | 'restarting' | 'snapshot' | 'checkout' | 'destroying' | 'promoting'
   pid?: number
   /** The journal of a checkout in progress, so a killed one can be finished. */
   checkout?: CheckoutJournal
@@ -56,6 +56,14 @@ export interface PgRecord {
   archiving?: boolean
   /** Set by a checkout of an archiving pg: its next start promotes onto a new timeline (pg/timeline-fork.ts). */
   timelineFork?: boolean
+  /** A streaming replica (`pg start --replica`): the pg it follows and its slot there (pg/replicas.ts). */
+  replica?: {primary: string; slot: string}
+  /** A snapshot folder of its storage that its volume is a thin clone of (a replica's base): removed with it. */
+  baseSnapshotVolume?: string
+  /** Set while `pg promote` turns this replica into the primary of this name. */
+  promoteTo?: string
+  /** Slots of destroyed replicas, dropped when this primary next runs (it was stopped then). */
+  staleSlots?: string[]
 }
 
 export interface CheckoutJournal {

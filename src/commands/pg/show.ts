@@ -1,7 +1,7 @@
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
-import {formatBytes} from '../../cli/format.js'
+import {formatBytes, formatReplication} from '../../cli/format.js'
 import {unreachableLine} from '../../cli/render.js'
 import {inspectPg} from '../../snapshot/inventory.js'
 
@@ -28,6 +28,8 @@ export default class PgShow extends BaseCommand {
         `on ${group.storage}:${group.error ? ` (${unreachableLine(group.error)})` : ''}`,
         ...group.items.map((item) => `  ${item.name}: ${formatBytes(item.sizeBytes)}${item.sizeExact ? '' : '*'}`),
       ]))},
+      {key: 'primary', label: 'replica of', format: (primary, pg) => primary && `${primary} (${formatReplication(pg.replication)})`},
+      {key: 'replicas', format: (replicas) => (replicas.length === 0 ? undefined : replicas.map((replica) => `${replica.role} ${replica.endpoint} (${replica.status === 'running' ? formatReplication(replica.replication) : replica.status})`).join(', '))},
       {key: 'pitr', format: (groups) => (groups.length === 0 ? undefined : groups.flatMap((group) => [
         `on ${group.storage}:${group.error ? ` (${unreachableLine(group.error)})` : ''}`,
         ...group.items.map((item) => `  ${item.name}: ${formatBytes(item.sizeBytes)}`),
