@@ -147,7 +147,7 @@ async function repairPg(zenith: Zenith, data: StoreData, pg: PgRecord): Promise<
   }
 
   if (pg.state === 'promoting' && pg.promoteTo) {
-    const {finishPromotion, wasPromoted} = await import('./pg/replicas.js')
+    const {finishPromotion, wasPromoted} = await import('./replica/replicas.js')
     if (await wasPromoted(volumeStorage(data, pg.storage).volumePath(pg.volume))) {
       await finishPromotion(zenith, pg)
       return `finished the interrupted promotion: it is now the primary ${pg.promoteTo}`

@@ -1,7 +1,7 @@
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
-import {promoteReplica} from '../../pg/replicas.js'
+import {promoteReplica} from '../../replica/replicas.js'
 
 export default class PgPromote extends BaseCommand {
   static override description = 'Turn a replica into an independent primary (it stops following its primary)'

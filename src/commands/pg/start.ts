@@ -32,7 +32,7 @@ export default class PgStart extends BaseCommand {
     if (flags.replica) {
       const data = await zenith.store.read()
       if ((await clusterStatus(dataDirOf(data, pgRecord(data, args.name)))).status !== 'running') await this.start(zenith, args.name, {})
-      const {createReplicas} = await import('../../pg/replicas.js')
+      const {createReplicas} = await import('../../replica/replicas.js')
       const replicas = await createReplicas(zenith, args.name, {count: flags.count, onProgress: this.progress})
       return this.writer.message(replicas, (items) => items.map((replica) => `Started replica ${replica.name} of ${replica.primary} on ${replica.endpoint} (${formatReplication(replica.replication)})`).join('\n'))
     }

@@ -12,16 +12,16 @@ import {checkpointIfBehind} from '../snapshot/snapshots.js'
 import {validateName} from '../state/names.js'
 import type {PgRecord, StoreData} from '../state/schema.js'
 import {volumeStorage} from '../storage/registry.js'
-import {runBasebackup} from './basebackup.js'
-import {findPgBinaries} from './binaries.js'
-import {clusterStatus, writeZenithConf} from './cluster.js'
-import {removeRuntimeFiles} from './data-dir.js'
+import {runBasebackup} from '../pg/basebackup.js'
+import {findPgBinaries} from '../pg/binaries.js'
+import {clusterStatus, writeZenithConf} from '../pg/cluster.js'
+import {removeRuntimeFiles} from '../pg/data-dir.js'
 import {
   type PgInfo, claimPg, clusterOf, dataDirOf, finishDestroy, logFileOf, pgBusy, pgConnection, pgRecord, primaryStates, releasePg, showPg, startClaimed,
-} from './lifecycle.js'
-import {type OsUser, giveTo, pgOsUser} from './os-user.js'
-import {allocatePort} from './ports.js'
-import {createSlot, dropSlots, replicaName, replicaNumber, replicasOf, replicationSettings, slotName, withConnection} from './replication.js'
+} from '../pg/lifecycle.js'
+import {type OsUser, giveTo, pgOsUser} from '../pg/os-user.js'
+import {allocatePort} from '../pg/ports.js'
+import {createSlot, dropSlots, replicaName, replicaNumber, replicasOf, replicationSettings, slotName, withConnection} from '../pg/replication.js'
 
 /**
  * `pg start NAME --replica [--count N]`: streaming replicas of a running primary. Each is a thin
