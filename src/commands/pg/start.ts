@@ -23,7 +23,7 @@ export default class PgStart extends BaseCommand {
     port: Flags.integer({description: 'start on this port from now on', exclusive: ['replica']}),
     replica: Flags.boolean({description: 'add a streaming replica of this pg (started first if stopped), on the next free port'}),
     count: Flags.integer({description: 'with --replica: how many replicas to add (default 1)', dependsOn: ['replica']}),
-    'with-replicas': Flags.boolean({description: 'also start the replicas of this pg that are stopped', exclusive: ['replica']}),
+    'with-replicas': Flags.boolean({description: 'start this pg if stopped and each of its replicas that is stopped', exclusive: ['replica', 'port']}),
   }
 
   async run() {
@@ -37,16 +37,20 @@ export default class PgStart extends BaseCommand {
       return this.writer.message(replicas, (items) => items.map((replica) => `Started replica ${replica.name} of ${replica.primary} on ${replica.endpoint} (${formatReplication(replica.replication)})`).join('\n'))
     }
 
-    const pg = await this.start(zenith, args.name, {port: flags.port})
-    const started = [pg]
-    if (flags['with-replicas']) {
-      const data = await zenith.store.read()
-      for (const replica of replicasOf(data, args.name)) {
-        if ((await clusterStatus(dataDirOf(data, replica))).status !== 'running') started.push(await startPg(zenith, replica.name, {onProgress: this.progress}))
-      }
+    if (!flags['with-replicas']) {
+      const pg = await this.start(zenith, args.name, {port: flags.port})
+      return this.writer.message(pg, ({endpoint}) => `Started postgres on ${endpoint}`)
     }
 
-    return this.writer.message(flags['with-replicas'] ? started : pg, () => started.map(({name, endpoint}) => `Started postgres${started.length > 1 ? ` ${name}` : ''} on ${endpoint}`).join('\n'))
+    // The primary if it is stopped, then each of its replicas that is stopped.
+    const started = []
+    const data = await zenith.store.read()
+    if ((await clusterStatus(dataDirOf(data, pgRecord(data, args.name)))).status !== 'running') started.push(await this.start(zenith, args.name, {}))
+    for (const replica of replicasOf(data, args.name)) {
+      if ((await clusterStatus(dataDirOf(data, replica))).status !== 'running') started.push(await startPg(zenith, replica.name, {onProgress: this.progress}))
+    }
+
+    return this.writer.message(started, (items) => (items.length === 0 ? `${args.name} and its replicas are running already` : items.map(({name, endpoint}) => `Started postgres ${name} on ${endpoint}`).join('\n')))
   }
 
   private async start(zenith: Zenith, name: string, options: {port?: number}) {
