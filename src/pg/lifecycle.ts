@@ -246,6 +246,23 @@ export async function startClaimed(zenith: Zenith, pg: PgRecord, onProgress: OnP
 }
 
 /**
+ * A replica's slot keeps WAL on its primary: once the replica is gone (destroyed or promoted) it
+ * is dropped now, or, when the primary is stopped or refuses, on the primary's next start.
+ */
+export async function releaseSlot(zenith: Zenith, primaryName: string, slot: string): Promise<void> {
+  const data = await zenith.store.read()
+  const primary = data.pgs[primaryName]
+  if (!primary) return
+  const running = (await clusterStatus(dataDirOf(data, primary))).status === 'running'
+  const left = running ? await withConnection(await pgConnection(zenith, primaryName), (client) => dropSlots(client, [slot])).catch(() => [slot]) : [slot]
+  if (left.length === 0) return
+  await zenith.store.update((current) => {
+    const record = current.pgs[primaryName]
+    if (record && !record.staleSlots?.includes(slot)) record.staleSlots = [...record.staleSlots ?? [], slot]
+  })
+}
+
+/**
  * Slots of replicas destroyed while their primary was stopped: dropped once it runs again, so
  * they do not hold WAL (up to max_slot_wal_keep_size) for a replica that is gone.
  */
@@ -392,20 +409,11 @@ export async function finishDestroy(zenith: Zenith, pg: PgRecord, onProgress: On
 
   await storage.removeVolume(pg.volume)
   if (pg.baseSnapshotVolume) await storage.removeSnapshot(pg.baseSnapshotVolume)
-  // A replica's slot would keep WAL on its primary: dropped now, or on the primary's next start.
-  let slotLeft: string | undefined
-  if (pg.replica) {
-    const primary = data.pgs[pg.replica.primary]
-    const running = primary && (await clusterStatus(dataDirOf(data, primary))).status === 'running'
-    const left = running ? await withConnection(await pgConnection(zenith, primary.name), (client) => dropSlots(client, [pg.replica!.slot])).catch(() => [pg.replica!.slot]) : [pg.replica.slot]
-    slotLeft = left[0]
-  }
-
+  // Before the record goes: a destroy killed after this is finished again, and a second drop is harmless.
+  if (pg.replica) await releaseSlot(zenith, pg.replica.primary, pg.replica.slot)
   const left = await zenith.store.update((current) => {
     for (const snapshot of Object.values(current.snapshots)) if (snapshot.pg === pg.name) delete current.snapshots[snapshot.name]
     delete current.pgs[pg.name]
-    const primary = pg.replica && current.pgs[pg.replica.primary]
-    if (primary && slotLeft && !primary.staleSlots?.includes(slotLeft)) primary.staleSlots = [...primary.staleSlots ?? [], slotLeft]
     return Object.keys(current.pgs).length
   })
   // The last pg of this home takes the socket folder with it; a pg started meanwhile keeps its

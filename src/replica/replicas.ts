@@ -17,11 +17,11 @@ import {findPgBinaries} from '../pg/binaries.js'
 import {clusterStatus, writeZenithConf} from '../pg/cluster.js'
 import {removeRuntimeFiles} from '../pg/data-dir.js'
 import {
-  type PgInfo, claimPg, clusterOf, dataDirOf, finishDestroy, logFileOf, pgBusy, pgConnection, pgRecord, primaryStates, releasePg, showPg, startClaimed,
+  type PgInfo, claimPg, clusterOf, dataDirOf, finishDestroy, logFileOf, pgBusy, pgConnection, pgRecord, primaryStates, releasePg, releaseSlot, showPg, startClaimed,
 } from '../pg/lifecycle.js'
 import {type OsUser, giveTo, pgOsUser} from '../pg/os-user.js'
 import {allocatePort} from '../pg/ports.js'
-import {createSlot, dropSlots, replicaName, replicaNumber, replicasOf, replicationSettings, slotName, withConnection} from '../pg/replication.js'
+import {createSlot, replicaName, replicaNumber, replicasOf, replicationSettings, slotName, withConnection} from '../pg/replication.js'
 
 /**
  * `pg start NAME --replica [--count N]`: streaming replicas of a running primary. Each is a thin
@@ -247,17 +247,7 @@ export async function finishPromotion(zenith: Zenith, pg: PgRecord, onProgress: 
   })
   if (oldPrimary && slot) {
     onProgress({type: 'step', message: `Dropping the slot of ${pg.name} on ${oldPrimary}`})
-    const data = await zenith.store.read()
-    const primary = data.pgs[oldPrimary]
-    if (!primary) return
-    const running = (await clusterStatus(dataDirOf(data, primary))).status === 'running'
-    const left = running ? await withConnection(await pgConnection(zenith, oldPrimary), (client) => dropSlots(client, [slot])).catch(() => [slot]) : [slot]
-    if (left.length > 0) {
-      await zenith.store.update((current) => {
-        const record = current.pgs[oldPrimary]
-        if (record && !record.staleSlots?.includes(slot)) record.staleSlots = [...record.staleSlots ?? [], slot]
-      })
-    }
+    await releaseSlot(zenith, oldPrimary, slot)
   }
 }
 

@@ -2,8 +2,10 @@ import {readdir} from 'node:fs/promises'
 import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
+import {execa} from 'execa'
+
 import {type LoopMount, canMount, mountLoop} from '../helpers/loop.js'
-import {TestHome} from '../helpers/zenith.js'
+import {BIN, TestHome} from '../helpers/zenith.js'
 
 /**
  * Issue 14, replicas: `pg start PG --replica [--count N]` adds streaming replicas (pg_basebackup
@@ -190,11 +192,36 @@ describe('replicas of a pg', () => {
     await home.ok(['pg', 'destroy', 'small'])
   }, 180_000)
 
-  test('destroying a primary destroys its replicas; a replica destroyed while its primary is stopped leaves no slot', async () => {
+  test('a replica destroyed while its primary is stopped leaves no slot once the primary runs', async () => {
     await home.ok(['pg', 'stop', 'prim'])
     await home.ok(['pg', 'destroy', 'prim/replica-2'])
     await home.ok(['pg', 'start', 'prim'])
     expect(await slots(home, 'prim')).toEqual(['zenith_replica_1'])
+  }, 120_000)
+
+  test('a replica creation killed midway is removed by the next command, slot and folder', async () => {
+    // Killed while pg_basebackup copies (it dies with zenith); a kill once the copy is started leaves a whole replica, released.
+    for (const step of ['Copying prim with pg_basebackup']) {
+      const child = execa('node', [BIN, 'pg', 'start', 'prim', '--replica'], {env: home.env(), reject: false, stdin: 'ignore'})
+      await new Promise<void>((resolve) => {
+        let seen = ''
+        child.stderr?.on('data', (chunk: Buffer) => {
+          seen += chunk.toString()
+          if (seen.includes(step)) resolve()
+        })
+        void child.then(() => resolve())
+      })
+      child.kill('SIGKILL')
+      await child
+      const repaired = await home.ok(['pg', 'list', '--json'])
+      expect(repaired.stderr).toMatch(/removed a replica whose creation was interrupted/)
+      expect((repaired.json as PgItem[]).map((pg) => pg.name)).toEqual(['prim', 'prim/replica-1'])
+      expect(await slots(home, 'prim')).toEqual(['zenith_replica_1'])
+      expect((await readdir(path.join(home.home, 'storages', 'local', 'volumes'))).sort()).toEqual(['prim', 'prim.replica-1'])
+    }
+  }, 180_000)
+
+  test('destroying a primary destroys its replicas', async () => {
     const destroyed = await home.ok(['pg', 'destroy', 'prim', '--json'])
     expect(destroyed.json).toMatchObject({name: 'prim', replicasDestroyed: ['prim/replica-1']})
     expect(await list(home)).toEqual([])
