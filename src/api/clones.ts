@@ -91,18 +91,22 @@ export class Clones {
   }
 
   async list(): Promise<CloneView[]> {
+    // The operations are taken before the store is read: one that ends meanwhile shows its own
+    // status, never OK over a record read before its last change.
+    const operations = new Map(this.operations)
     const [data, pgs] = await Promise.all([this.zenith.store.read(), listPgs(this.zenith)])
     const infos = new Map(pgs.map((pg) => [pg.name, pg]))
-    const ids = new Set([...Object.values(data.pgs).filter((pg) => pg.clone).map((pg) => pg.name), ...this.operations.keys()])
-    const views = await Promise.all([...ids].map((id) => this.view(data, id, infos.get(id))))
+    const ids = new Set([...Object.values(data.pgs).filter((pg) => pg.clone).map((pg) => pg.name), ...operations.keys()])
+    const views = await Promise.all([...ids].map((id) => this.view(data, id, infos.get(id), operations.get(id))))
     return views.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id))
   }
 
   async get(id: string): Promise<CloneView> {
+    const operation = this.operations.get(id)
     const data = await this.zenith.store.read()
     const pg = data.pgs[id]
-    if (!this.operations.has(id)) cloneRecord(data, id)
-    return this.view(data, id, pg ? await showPg(this.zenith, id) : undefined)
+    if (!operation) cloneRecord(data, id)
+    return this.view(data, id, pg ? await showPg(this.zenith, id) : undefined, operation)
   }
 
   /** Checks the request, answers at once with status CREATING and makes the clone in the background. */
@@ -299,8 +303,7 @@ export class Clones {
     }
   }
 
-  private async view(data: StoreData, id: string, info: PgInfo | undefined): Promise<CloneView> {
-    const operation = this.operations.get(id)
+  private async view(data: StoreData, id: string, info: PgInfo | undefined, operation = this.operations.get(id)): Promise<CloneView> {
     const pg = data.pgs[id]
     if (!pg?.clone) return this.viewOfOperation(id, operation!)
     const clone = pg.clone

@@ -123,7 +123,7 @@ function apiRoutes(zenith: Zenith, clones: Clones, version: string): RouteDefini
     },
     {
       method: 'GET', url: '/snapshots', summary: 'Snapshots (as zenith snapshot list), each with its id', schema: {}, returns: 'Snapshots',
-      handler: async () => (await listSnapshots(zenith)).map((snapshot) => snapshotView(snapshot)),
+      handler: async () => snapshotViews(zenith),
     },
     {
       method: 'POST', url: '/snapshot', summary: 'Create snapshot PG@TAG of a pg', returns: 'Snapshot', successStatus: 201,
@@ -191,6 +191,11 @@ function apiRoutes(zenith: Zenith, clones: Clones, version: string): RouteDefini
   return routes
 }
 
+/** The snapshots a clone can be made of: not the implicit CURRENT of each pg that `snapshot list` adds. */
+async function snapshotViews(zenith: Zenith): Promise<Array<SnapshotInfo & {id: string}>> {
+  return (await listSnapshots(zenith)).filter((snapshot) => !snapshot.implicit).map((snapshot) => snapshotView(snapshot))
+}
+
 function snapshotView(snapshot: SnapshotInfo): SnapshotInfo & {id: string} {
   return {id: snapshot.name, ...snapshot}
 }
@@ -205,7 +210,7 @@ async function instanceStatus(zenith: Zenith, clones: Clones) {
     disk.push({name: record.name, type: record.type, size: usage.totalBytes, free: usage.freeBytes, used: usage.usedBytes})
   }
 
-  const [cloneList, snapshots] = await Promise.all([clones.list(), listSnapshots(zenith)])
+  const [cloneList, snapshots] = await Promise.all([clones.list(), snapshotViews(zenith)])
   const short = disk.filter((item) => item.size > 0 && item.free / item.size < 0.05)
   return {
     status: short.length > 0
@@ -215,7 +220,7 @@ async function instanceStatus(zenith: Zenith, clones: Clones) {
     expectedCloningTime: clones.expectedCloningTime(),
     numClones: cloneList.length,
     clones: cloneList,
-    snapshots: snapshots.map((snapshot) => snapshotView(snapshot)),
+    snapshots,
   }
 }
 
