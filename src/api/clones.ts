@@ -1,7 +1,7 @@
 import {randomBytes} from 'node:crypto'
 
 import type {Zenith} from '../context.js'
-import {ZenithError} from '../errors.js'
+import {ZenithError, isZenithError} from '../errors.js'
 import {createPgFromSnapshot} from '../import-export/create-pg.js'
 import {clusterStatus} from '../pg/cluster.js'
 import {type PgInfo, dataDirOf, destroyPg, listPgs, pgConnection, pgUrl, showPg} from '../pg/lifecycle.js'
@@ -106,7 +106,14 @@ export class Clones {
     const data = await this.zenith.store.read()
     const pg = data.pgs[id]
     if (!operation) cloneRecord(data, id)
-    return this.view(data, id, pg ? await showPg(this.zenith, id) : undefined, operation)
+    if (!pg) return this.view(data, id, undefined, operation)
+    try {
+      return await this.view(data, id, await showPg(this.zenith, id), operation)
+    } catch (error) {
+      // Deleted since the store was read: ask again, and get CLONE_NOT_FOUND (or the status of a reset that replaces it).
+      if (isZenithError(error, 'PG_NOT_FOUND')) return this.get(id)
+      throw error
+    }
   }
 
   /** Checks the request, answers at once with status CREATING and makes the clone in the background. */

@@ -278,17 +278,42 @@ describe('zenith serve: the REST API', () => {
     expect(json.components.securitySchemes.verificationToken).toMatchObject({in: 'header', name: 'Verification-Token'})
   })
 
-  test('SIGTERM stops the server with exit code 0; a restarted server knows its clones', async () => {
+  test('SIGTERM stops the server with exit code 0 after the clone it was making; a restarted server knows its clones', async () => {
+    expect((await api('POST', '/clone', {id: 'late', snapshot: {id: 'dev@fixture'}, protected: true})).json.status.code).toBe('CREATING')
     server!.kill('SIGTERM')
     const result = await server!
     expect(result.exitCode).toBe(0)
     expect(serverOutput).toContain('SIGTERM: stopping')
+    expect(serverOutput).toContain('Clone late of dev@fixture is ready')
     await expect(fetch(`${BASE}/status`)).rejects.toThrow()
+    expect((await home.ok(['pg', 'show', 'late', '--json'])).json).toMatchObject({status: 'running', clone: {protected: true, cloningTime: expect.any(Number)}})
 
     await start()
     const status = (await api('GET', '/status')).json
-    expect(status.clones.map((clone: Clone) => clone.id).sort()).toEqual(['c1', 'guarded'])
+    expect(status.clones.map((clone: Clone) => clone.id).sort()).toEqual(['c1', 'guarded', 'late'])
+    const late = await waitFor('late', 'OK', 5)
+    expect(await items(late.db!.connStr)).toBe(100)
     expect(status.expectedCloningTime).toBeGreaterThan(0)
     expect((await api('GET', '/clone/guarded')).json).toMatchObject({status: {code: 'OK'}, protected: true})
+  })
+
+  test('on a non-loopback address it warns; ZENITH_API_TOKEN is the token when set; a taken port is PORT_IN_USE', async () => {
+    const other = execa('node', [BIN, 'serve', '--port', '9758', '--listen', '0.0.0.0'], {env: home.env({ZENITH_API_TOKEN: 'env-token'}), reject: false, stdin: 'ignore'})
+    try {
+      let reply: Response | undefined
+      for (let i = 0; i < 100 && !reply; i++) reply = await fetch('http://127.0.0.1:9758/status', {headers: {'Verification-Token': 'env-token'}}).catch(async () => sleep(100).then(() => undefined))
+      expect(reply?.status).toBe(200)
+      expect((await fetch('http://127.0.0.1:9758/status', {headers: {'Verification-Token': token}})).status).toBe(401)
+    } finally {
+      other.kill('SIGTERM')
+    }
+
+    const result = await other
+    expect(result.exitCode).toBe(0)
+    expect(String(result.stderr)).toMatch(/Warning: listening on 0\.0\.0\.0, not loopback/)
+
+    const taken = await home.run(['serve', '--port', String(PORT), '--json'])
+    expect(taken.exitCode).toBe(4)
+    expect(taken.json).toMatchObject({error: {code: 'PORT_IN_USE'}})
   })
 })
