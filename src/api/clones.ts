@@ -281,9 +281,12 @@ export class Clones {
     const operation: Operation = {status, snapshot, requestedAt: new Date().toISOString(), done: Promise.resolve()}
     operation.done = work().then(() => {
       this.operations.delete(id)
-    }, (error: unknown) => {
+    }, async (error: unknown) => {
       this.onEvent(`Clone ${id}: ${status.code} failed: ${failureText(error)}`)
-      if (creation) this.operations.set(id, {...operation, failed: true, status: {code: 'FATAL', message: failureText(error)}})
+      // Work that left no pg (a failed creation, a reset that failed after the old clone went)
+      // keeps its FATAL status here; a clone that is still there shows its record.
+      const left = creation || !(await this.zenith.store.read().then((data) => data.pgs[id], () => undefined))
+      if (left) this.operations.set(id, {...operation, failed: true, status: {code: 'FATAL', message: failureText(error)}})
       else this.operations.delete(id)
     })
     this.operations.set(id, operation)

@@ -1,3 +1,5 @@
+import {readFile, readdir, rm} from 'node:fs/promises'
+import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {type ResultPromise, execa} from 'execa'
@@ -263,6 +265,32 @@ describe('zenith serve: the REST API', () => {
     expect(serverOutput).toMatch(/Clone due was deleted \(its deleteAt .* has passed\)/)
     expect(serverOutput).toMatch(/Clone idle was deleted \(no connections for/)
     expect((await api('GET', '/clone/guarded')).json).toMatchObject({status: {code: 'OK'}, protected: true})
+  })
+
+  test('a creation that fails is FATAL with its reason, leaves no pg, and DELETE clears it', async () => {
+    // A snapshot whose data directory lost pg_control: postgres cannot start on a copy of it.
+    expect((await api('POST', '/snapshot', {pg: 'dev', tag: 'broken'})).status).toBe(201)
+    const state = JSON.parse(await readFile(path.join(home.home, 'state.json'), 'utf8'))
+    const {volume} = state.snapshots['dev@broken']
+    const [folder] = (await readdir(path.join(home.home, 'storages', 'local'), {recursive: true})).filter((entry) => path.basename(entry) === volume)
+    await rm(path.join(home.home, 'storages', 'local', folder, 'global', 'pg_control'))
+
+    expect((await api('POST', '/clone', {id: 'doomed', snapshot: {id: 'dev@broken'}})).status).toBe(202)
+    const failed = await (async () => {
+      for (const deadline = Date.now() + 60_000; Date.now() < deadline; await sleep(200)) {
+        const reply = await api('GET', '/clone/doomed')
+        if (reply.json.status.code === 'FATAL') return reply.json as Clone
+      }
+
+      throw new Error(`clone doomed never became FATAL\n${serverOutput}`)
+    })()
+    expect(failed.status.message).toMatch(/^PG_START_FAILED: /)
+    expect(failed.db).toBeNull()
+    expect((await home.ok(['pg', 'list', '--json'])).json.map((item: {name: string}) => item.name)).not.toContain('doomed')
+    expect((await api('GET', '/status')).json.clones.map((clone: Clone) => clone.id)).toContain('doomed')
+    expect((await api('DELETE', '/clone/doomed')).status).toBe(202)
+    expect(await api('GET', '/clone/doomed')).toMatchObject({status: 404, json: {code: 'CLONE_NOT_FOUND'}})
+    await home.ok(['snapshot', 'destroy', 'dev@broken'])
   })
 
   test('/openapi.json lists every route with its request schema', async () => {
