@@ -47,8 +47,6 @@ export async function serveApi(zenith: Zenith, options: ServeOptions): Promise<R
   const app = Fastify({
     // Unknown fields are refused, not silently dropped.
     ajv: {customOptions: {removeAdditional: false, coerceTypes: false}},
-    // A clone creation may wait on the store lock; requests themselves are short.
-    requestTimeout: 120_000,
   })
   registerErrorModel(app, onEvent)
   // A reset or delete without a body (or with an empty one) means "no options".
