@@ -54,7 +54,8 @@ export interface UpdateCloneRequest {
 interface Operation {
   status: CloneStatus
   requestedAt: string
-  snapshot: string
+  /** What the request asked for, shown while the pg has no record (yet, or any more). */
+  clone: ApiClone
   done: Promise<void>
   /** The failure of a creation: the pg is gone, the FATAL status stays until the clone is deleted. */
   failed?: boolean
@@ -129,7 +130,7 @@ export class Clones {
     const snapshot = resolveSnapshot(data, request.snapshot.id)
     const clone: ApiClone = {snapshot: snapshot.name, protected: request.protected ?? false, deleteAt, maxIdleMinutes: request.maxIdleMinutes}
     const started = Date.now()
-    this.run(id, {code: 'CREATING', message: `Creating a clone of ${snapshot.name}.`}, snapshot.name, true, async () => {
+    this.run(id, {code: 'CREATING', message: `Creating a clone of ${snapshot.name}.`}, clone, true, async () => {
       await this.makeClone(id, snapshot.name, clone)
       const seconds = Math.round(Date.now() - started) / 1000
       await this.changeRecord(id, (record) => {
@@ -176,7 +177,7 @@ export class Clones {
       }
     }
 
-    this.run(id, {code: 'RESETTING', message: `Resetting to ${target.name}.`}, target.name, false, async () => {
+    this.run(id, {code: 'RESETTING', message: `Resetting to ${target.name}.`}, {...pg.clone!, snapshot: target.name}, false, async () => {
       try {
         if (target.pg === id) await checkout(this.zenith, target.name)
         else {
@@ -216,7 +217,7 @@ export class Clones {
       throw new ZenithError('CLONE_PROTECTED', `Clone ${id} is protected.`, `Unprotect it first: PATCH /clone/${id} with {"protected": false}.`)
     }
 
-    this.run(id, {code: 'DELETING', message: `Deleting (${reason}).`}, pg.clone!.snapshot, false, async () => {
+    this.run(id, {code: 'DELETING', message: `Deleting (${reason}).`}, pg.clone!, false, async () => {
       await destroyPg(this.zenith, id, {force: true})
       this.lastActive.delete(id)
       this.onEvent(`Clone ${id} was deleted (${reason}).`)
@@ -277,8 +278,8 @@ export class Clones {
     this.lastActive.set(id, Date.now())
   }
 
-  private run(id: string, status: CloneStatus, snapshot: string, creation: boolean, work: () => Promise<void>): void {
-    const operation: Operation = {status, snapshot, requestedAt: new Date().toISOString(), done: Promise.resolve()}
+  private run(id: string, status: CloneStatus, clone: ApiClone, creation: boolean, work: () => Promise<void>): void {
+    const operation: Operation = {status, clone, requestedAt: new Date().toISOString(), done: Promise.resolve()}
     operation.done = work().then(() => {
       this.operations.delete(id)
     }, async (error: unknown) => {
@@ -308,7 +309,8 @@ export class Clones {
 
   private viewOfOperation(id: string, operation: Operation): CloneView {
     return {
-      id, status: operation.status, snapshot: {id: operation.snapshot}, protected: false, deleteAt: null, maxIdleMinutes: null,
+      id, status: operation.status, snapshot: {id: operation.clone.snapshot}, protected: operation.clone.protected,
+      deleteAt: operation.clone.deleteAt ?? null, maxIdleMinutes: operation.clone.maxIdleMinutes ?? null,
       cloneSize: null, cloningTime: null, createdAt: operation.requestedAt, db: null,
     }
   }

@@ -187,7 +187,7 @@ describe('zenith serve: the REST API', () => {
   })
 
   test('a protected clone is not deleted (409) until PATCH unprotects it; then DELETE removes it', async () => {
-    expect((await api('POST', '/clone', {id: 'keep', snapshot: {id: 'dev@fixture'}, protected: true})).status).toBe(202)
+    expect(await api('POST', '/clone', {id: 'keep', snapshot: {id: 'dev@fixture'}, protected: true})).toMatchObject({status: 202, json: {status: {code: 'CREATING'}, protected: true}})
     await waitFor('keep', 'OK')
     const refused = await api('DELETE', '/clone/keep')
     expect(refused).toMatchObject({status: 409, json: {code: 'CLONE_PROTECTED', name: 'Clone protected', hint: expect.stringContaining('PATCH')}})
