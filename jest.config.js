@@ -6,6 +6,6 @@ export default {
   transform: {'^.+\\.ts$': ['ts-jest', {useESM: true, diagnostics: false}]},
   testMatch: ['<rootDir>/test/**/*.test.ts'],
   setupFiles: ['<rootDir>/test/helpers/setup-console.ts'],
-  testTimeout: 120_000,
+  testTimeout: 300_000,
   reporters: ['default', '<rootDir>/test/helpers/summary-reporter.cjs'],
 }

@@ -74,8 +74,9 @@ export async function replicationStates(client: Queryable, slots: string[]): Pro
   const states = new Map<string, ReplicationState>()
   for (const row of rows) {
     const lagBytes = row.lag_bytes === null ? undefined : Math.max(0, Number(row.lag_bytes))
-    // replay_lag is NULL once a replica has caught up and nothing new is written.
-    const lagSeconds = row.lag_seconds ?? (lagBytes === 0 ? 0 : undefined)
+    // replay_lag is NULL once a replica has caught up and nothing new is written, and before the
+    // first reply that measures it: no measured lag reads 0.
+    const lagSeconds = row.lag_seconds ?? 0
     const state: ReplicationState['state'] = row.wal_status === 'lost' ? 'cut-off'
       : row.state === 'streaming' ? 'streaming'
         : row.state === 'catchup' ? 'catchup'

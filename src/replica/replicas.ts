@@ -242,8 +242,11 @@ export async function finishPromotion(zenith: Zenith, pg: PgRecord, onProgress: 
     const record = data.pgs[pg.name]
     if (!record) return
     delete data.pgs[pg.name]
-    const {replica: _replica, promoteTo: _promoteTo, pid: _pid, ...rest} = record
-    data.pgs[newName] = {...rest, name: newName, role: 'primary', state: 'ready'}
+    const promoted: PgRecord = {...record, name: newName, role: 'primary', state: 'ready'}
+    delete promoted.replica
+    delete promoted.promoteTo
+    delete promoted.pid
+    data.pgs[newName] = promoted
   })
   if (oldPrimary && slot) {
     onProgress({type: 'step', message: `Dropping the slot of ${pg.name} on ${oldPrimary}`})

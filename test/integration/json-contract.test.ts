@@ -130,6 +130,13 @@ describe('--json output', () => {
     await pin('pg stop', ['pg', 'stop', 'shape'])
     await pin('pg start', ['pg', 'start', 'shape'])
     await pin('pg restart', ['pg', 'restart', 'shape'])
+
+    // Replicas: each is an entry of its own in pg list, with its primary and replication state.
+    await pin('pg start --replica', ['pg', 'start', 'shape', '--replica'])
+    await pin('pg list (a replica)', ['pg', 'list'], (json) => json.find((item: {primary?: string}) => item.primary))
+    await pin('pg show (a primary with a replica)', ['pg', 'show', 'shape'], (json) => json.replicas)
+    await pin('pg promote', ['pg', 'promote', 'shape/replica-1', 'shape-promoted'])
+    await home.ok(['pg', 'destroy', 'shape-promoted'])
   }, STEP)
 
   it('of snapshots and checkout', async () => {
