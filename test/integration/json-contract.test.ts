@@ -217,13 +217,6 @@ describe('--json output', () => {
     shapes['snapshot recv'] = shapeOf(JSON.parse(String(received.stdout)))
   }, STEP)
 
-  it('of pg promote', async () => {
-    if ((await home.ok(['pg', 'show', 'shape', '--json'])).json.status !== 'running') await home.ok(['pg', 'start', 'shape'])
-    await home.ok(['pg', 'start', 'shape', '--replica'])
-    await pin('pg promote', ['pg', 'promote', 'shape/replica-1', 'shape_promoted'])
-    await home.ok(['pg', 'destroy', 'shape_promoted'])
-  }, STEP)
-
   it('of serve: --print-token, and the result after SIGTERM with the address on stderr', async () => {
     await pin('serve (--print-token)', ['serve', '--print-token'])
     // Port 9757: of the API test's range (9700-9760).
