@@ -75,6 +75,17 @@ const COMPONENTS: Record<string, JsonSchema> = {
   Storages: {type: 'array', items: {type: 'object', description: 'as `zenith storage list --json` prints it'}},
   PitrAreas: {type: 'array', items: {type: 'object', description: 'as `zenith pitr list --json` prints it'}},
   OpenApi: {type: 'object'},
+  PgUrl: {type: 'object', properties: {url: {type: 'string', description: 'postgresql://postgres:PASSWORD@localhost:PORT/postgres'}}},
+  PgMetrics: {type: 'object', properties: {
+    pg: {type: 'string'},
+    intervalSeconds: {type: 'number'},
+    samples: {type: 'array', items: {type: 'object', description: 'one reading; a value postgres could not give is absent', properties: {
+      t: {type: 'number', description: 'milliseconds since the epoch'}, cpuPercent: {type: 'number'}, rssBytes: {type: 'number'}, diskBytes: {type: 'number'},
+      connections: {type: 'number'}, tps: {type: 'number'}, cacheHitRatio: {type: 'number'}, databaseBytes: {type: 'number'}, lagBytes: {type: 'number'},
+      archived: {type: 'number'}, archiveFailed: {type: 'number'}, lastArchivedAt: {type: 'string', format: 'date-time'},
+    }}},
+  }},
+  Destroyed: {type: 'object', properties: {name: {type: 'string'}}},
 }
 
 export function openApiDocument(routes: RouteDefinition[], version: string): Record<string, unknown> {

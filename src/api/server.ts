@@ -2,20 +2,24 @@ import Fastify, {type FastifyError, type FastifyInstance} from 'fastify'
 
 import type {Zenith} from '../context.js'
 import {ZenithError} from '../errors.js'
-import {listPgs, showPg} from '../pg/lifecycle.js'
+import {listPgs, pgUrl, showPg} from '../pg/lifecycle.js'
 import {validatePort} from '../pg/ports.js'
 import {listPitr} from '../pitr/areas.js'
-import {type SnapshotInfo, createSnapshot, listSnapshots} from '../snapshot/snapshots.js'
+import {type SnapshotInfo, createSnapshot, destroySnapshot, listSnapshots} from '../snapshot/snapshots.js'
 import {listStorages} from '../storages.js'
 import {openRecord} from '../storage/registry.js'
 import {hasVolumes} from '../storage/storage.js'
 import {Clones} from './clones.js'
+import {isConsoleAsset, registerConsole} from './console.js'
 import {describeApiError} from './errors.js'
+import {MetricsSampler} from './metrics.js'
 import {type JsonSchema, type RouteDefinition, openApiDocument} from './openapi.js'
 import {tokenMatches} from './token.js'
 
 export interface ServeOptions {
   port: number
+  /** Seconds between two samples of every running pg for the console's graphs (default 5). */
+  metricsSeconds?: number
   listen: string
   token: string
   /** Seconds between two rounds of auto-delete. */
@@ -43,7 +47,8 @@ export async function serveApi(zenith: Zenith, options: ServeOptions): Promise<R
   const onEvent = options.onEvent ?? (() => {})
   const clones = new Clones(zenith, onEvent)
   await clones.load()
-  const routes = apiRoutes(zenith, clones, options.version)
+  const metrics = new MetricsSampler(zenith, {intervalSeconds: options.metricsSeconds ?? 5, keepSeconds: 3600})
+  const routes = apiRoutes(zenith, clones, metrics, options.version)
   const app = Fastify({
     // Unknown fields are refused, not silently dropped.
     ajv: {customOptions: {removeAdditional: false, coerceTypes: false}},
@@ -63,7 +68,11 @@ export async function serveApi(zenith: Zenith, options: ServeOptions): Promise<R
       done(new ZenithError('INVALID_ARGUMENT', `The request body is not valid JSON: ${(error as Error).message}.`, 'Send a JSON object with Content-Type: application/json.'), undefined)
     }
   })
+  registerConsole(app)
   app.addHook('onRequest', async (request) => {
+    // The console's page and scripts hold no data: a browser loads them without a header, and the
+    // page then sends the token (from its address) with every API call.
+    if (isConsoleAsset(request.url)) return
     const given = request.headers['verification-token']
     if (!tokenMatches(Array.isArray(given) ? given[0] : given, options.token)) {
       onEvent(`Refused ${request.method} ${request.url} from ${request.ip}: ${given ? 'wrong' : 'no'} Verification-Token.`)
@@ -101,10 +110,12 @@ export async function serveApi(zenith: Zenith, options: ServeOptions): Promise<R
   }
 
   const reaper = startReaper(clones, options.reaperSeconds, onEvent)
+  metrics.start()
   const host = options.listen.includes(':') ? `[${options.listen}]` : options.listen
   return {
     url: `http://${host}:${options.port}`,
     async close() {
+      await metrics.stop()
       await reaper.stop()
       await app.close()
       await clones.drain()
@@ -113,7 +124,7 @@ export async function serveApi(zenith: Zenith, options: ServeOptions): Promise<R
 }
 
 /** Every route: method, path, JSON schemas (validation and the OpenAPI document) and the domain call. */
-function apiRoutes(zenith: Zenith, clones: Clones, version: string): RouteDefinition[] {
+function apiRoutes(zenith: Zenith, clones: Clones, metrics: MetricsSampler, version: string): RouteDefinition[] {
   const routes: RouteDefinition[] = [
     {
       method: 'GET', url: '/status', summary: 'Instance status: disk per storage, expected cloning time, clones and snapshots', schema: {}, returns: 'Status',
@@ -172,6 +183,24 @@ function apiRoutes(zenith: Zenith, clones: Clones, version: string): RouteDefini
       method: 'GET', url: '/pg/:name', summary: 'One pg (as zenith pg show NAME --json); a replica\'s name is URL-encoded: dev%2Freplica-1',
       schema: {params: {type: 'object', required: ['name'], properties: {name: NAME}}}, returns: 'Pg',
       handler: async ({params}) => showPg(zenith, params.name),
+    },
+    {
+      method: 'GET', url: '/pg/:name/url', summary: 'A connection URI of a pg (as zenith pg url NAME), with its password',
+      schema: {params: {type: 'object', required: ['name'], properties: {name: NAME}}}, returns: 'PgUrl',
+      handler: async ({params}) => ({url: await pgUrl(zenith, params.name)}),
+    },
+    {
+      method: 'GET', url: '/pg/:name/metrics', summary: 'The last hour of samples of a pg: CPU, memory, disk, connections, TPS, cache hit ratio, database sizes, replication lag, WAL archiving',
+      schema: {params: {type: 'object', required: ['name'], properties: {name: NAME}}}, returns: 'PgMetrics',
+      handler: async ({params}) => {
+        const pg = await showPg(zenith, params.name)
+        return {pg: pg.name, intervalSeconds: metrics.intervalSeconds, samples: metrics.samples(pg.name)}
+      },
+    },
+    {
+      method: 'DELETE', url: '/snapshot/:id', summary: 'Destroy a snapshot (as zenith snapshot destroy; refused while clones depend on it)', returns: 'Destroyed',
+      schema: {params: ID_PARAMS},
+      handler: async ({params}) => destroySnapshot(zenith, params.id),
     },
     {
       method: 'GET', url: '/storages', summary: 'Storages (as zenith storage list --json)', schema: {}, returns: 'Storages',

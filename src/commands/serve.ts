@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {isLoopback} from '../api/address.js'
+import {serveUntilSignal} from '../api/foreground.js'
 import {apiToken} from '../api/token.js'
 import {BaseCommand} from '../cli/base-command.js'
 
@@ -27,23 +28,17 @@ export default class Serve extends BaseCommand {
       this.writer.note(`Warning: listening on ${flags.listen}, not loopback: other machines can reach the API (the token is all that guards it, over plain HTTP).`)
     }
 
-    // fastify is loaded here only, not at CLI start-up.
-    const {serveApi} = await import('../api/server.js')
-    const server = await serveApi(zenith, {
+    const result = await serveUntilSignal(zenith, {
       port: flags.port,
       listen: flags.listen,
       token,
       reaperSeconds: Number(process.env.ZENITH_API_REAPER_SECONDS) || 10,
+      metricsSeconds: Number(process.env.ZENITH_METRICS_SECONDS) || 5,
       version: this.config.version,
       onEvent: (text) => this.writer.note(text),
+      onListening: (url) => this.writer.announce(`zenith API on ${url} (token: ${source === 'env' ? 'ZENITH_API_TOKEN' : file})`),
+      onStopping: (signal) => this.writer.note(`${signal}: stopping (finishing requests and clone work in progress).`),
     })
-    this.writer.announce(`zenith API on ${server.url} (token: ${source === 'env' ? 'ZENITH_API_TOKEN' : file})`)
-    const signal = await new Promise<string>((resolve) => {
-      process.once('SIGINT', () => resolve('SIGINT'))
-      process.once('SIGTERM', () => resolve('SIGTERM'))
-    })
-    this.writer.note(`${signal}: stopping (finishing requests and clone work in progress).`)
-    await server.close()
-    return this.writer.message({url: server.url, stoppedBy: signal}, () => 'Stopped.')
+    return this.writer.message(result, () => 'Stopped.')
   }
 }
