@@ -30,3 +30,11 @@ export {type DiffMode, type DiffRequest, type SnapshotDiff, diffSnapshots, diffS
 export {type RowChange, type RowDiffResult, type TableRowDiff, diffRows, renderRowDiff, rowDiffStatements} from './diff/rows.js'
 export {type SchemaChange} from './diff/schema.js'
 export {type RelationChange, type SizeDiff} from './diff/size.js'
+export {apiToken} from './api/token.js'
+export type {CloneStatus, CloneStatusCode, CloneView, CreateCloneRequest, UpdateCloneRequest} from './api/clones.js'
+export type {RunningServer, ServeOptions} from './api/server.js'
+/** The REST API of `zenith serve`; fastify is loaded on the first call, not with the library. */
+export async function serveApi(...args: Parameters<typeof import('./api/server.js').serveApi>): ReturnType<typeof import('./api/server.js').serveApi> {
+  const {serveApi: serve} = await import('./api/server.js')
+  return serve(...args)
+}

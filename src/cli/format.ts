@@ -40,9 +40,17 @@ export function formatReplication(replication: {state: string; lagBytes?: number
  * A pg's STATUS cell in `pg list`: the process status, and for a replica that runs without
  * following its primary, why.
  */
-export function formatPgStatus(pg: {status: string; replication?: {state: string; lagBytes?: number}}): string {
+export function formatPgStatus(pg: {status: string; replication?: {state: string; lagBytes?: number}; clone?: {protected: boolean; deleteAt?: string; maxIdleMinutes?: number}}): string {
+  if (pg.clone) return `${pg.status}, ${formatApiClone(pg.clone)}`
   if (!pg.replication) return pg.status
   if (pg.replication.state === 'cut-off') return `${pg.status}, cut off`
   if (pg.status !== 'running' || pg.replication.state === 'streaming') return pg.status
   return `${pg.status}, ${formatReplication({state: pg.replication.state, lagBytes: pg.replication.lagBytes})}`
+}
+
+/** `API clone, protected` / `API clone, deleted at 2030-01-01T00:00:00.000Z or after 30 idle min`. */
+function formatApiClone(clone: {protected: boolean; deleteAt?: string; maxIdleMinutes?: number}): string {
+  if (clone.protected) return 'API clone, protected'
+  const rules = [clone.deleteAt && `at ${clone.deleteAt}`, clone.maxIdleMinutes !== undefined && `after ${clone.maxIdleMinutes} idle min`].filter(Boolean)
+  return rules.length > 0 ? `API clone, deleted ${rules.join(' or ')}` : 'API clone'
 }

@@ -39,6 +39,8 @@ export interface PgInfo {
   /** Replicas only: the pg it follows, and how far behind it is (when that pg runs). */
   primary?: string
   replication?: ReplicationState
+  /** Clones made through the REST API (`zenith serve`): protection and auto-delete. */
+  clone?: PgRecord['clone']
 }
 
 export interface CreatePgOptions {
@@ -55,6 +57,8 @@ export interface CreatePgOptions {
   origin?: PgRecord['origin']
   /** A hot standby over the filled data, never promoted (needs `fill`): role `read-only`. */
   readOnly?: boolean
+  /** The REST API's record of a clone it makes, stored with the pg from the start. */
+  clone?: PgRecord['clone']
   /** Fills the new, empty volume instead of initdb (used by clones of snapshots). */
   fill?: (target: {storage: string; volume: string; dataDir: string}) => Promise<{pgVersion: number; origin: PgRecord['origin']; password?: string}>
 }
@@ -129,6 +133,7 @@ export async function createPg(zenith: Zenith, options: CreatePgOptions = {}): P
       name, storage: storage.name, volume: name, port, role: options.readOnly ? 'read-only' : 'primary', osUser: osUser?.name,
       password: randomBytes(18).toString('base64url'), settings, pgVersion: binaries?.major ?? 0,
       createdAt: new Date().toISOString(), checkouts: 0, state: 'creating', pid: process.pid, origin: options.origin,
+      ...(options.clone ? {clone: options.clone} : {}),
     }
     data.pgs[name] = pg
     return pg
@@ -567,6 +572,7 @@ async function describe(zenith: Zenith, data: StoreData, pg: PgRecord, states: M
     usedBytes: used, dataDir, logFile: logFileOf(zenith, pg.name), pgVersion: pg.pgVersion, createdAt: pg.createdAt,
     origin: pg.origin, settings: pg.settings, checkouts: pg.checkouts,
   }
+  if (pg.clone) info.clone = pg.clone
   if (pg.replica) {
     info.primary = pg.replica.primary
     const state = (await primaryStates(zenith, data, pg.replica.primary, states)).get(pg.replica.slot)

@@ -64,6 +64,24 @@ export interface PgRecord {
   promoteTo?: string
   /** Slots of destroyed replicas, dropped when this primary next runs (it was stopped then). */
   staleSlots?: string[]
+  /** Set for a clone made through the REST API (`zenith serve`, src/api/clones.ts): what the API keeps about it. */
+  clone?: ApiClone
+}
+
+/** The REST API's bookkeeping of a clone; its status while work runs is derived from the pg's state. */
+export interface ApiClone {
+  /** The snapshot it was made from (or last reset to). */
+  snapshot: string
+  /** A protected clone is never deleted, by a request or by the server's auto-delete. */
+  protected: boolean
+  /** ISO time after which the server destroys it. */
+  deleteAt?: string
+  /** The server destroys it after this many minutes without client connections. */
+  maxIdleMinutes?: number
+  /** Seconds from the request to a clone that accepts connections. */
+  cloningTime?: number
+  /** Why the last reset failed (status FATAL until the next reset succeeds). */
+  failure?: string
 }
 
 export interface CheckoutJournal {

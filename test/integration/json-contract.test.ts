@@ -217,6 +217,25 @@ describe('--json output', () => {
     shapes['snapshot recv'] = shapeOf(JSON.parse(String(received.stdout)))
   }, STEP)
 
+  it('of serve: --print-token, console, and the result after SIGTERM with the address on stderr', async () => {
+    await pin('serve (--print-token)', ['serve', '--print-token'])
+    // Port 9757: of the API test's range (9700-9760).
+    const child = execa('node', [BIN, 'serve', '--port', '9757', '--json'], {env: home.env(), reject: false, buffer: true})
+    await new Promise<void>((resolve, reject) => {
+      child.stderr!.on('data', (data: Buffer) => {
+        if (/^zenith API on http:\/\/127\.0\.0\.1:9757/m.test(data.toString())) resolve()
+      })
+      child.on('exit', () => reject(new Error('serve exited before it listened')))
+    })
+    // console with a server running for the home: its address, and it returns at once.
+    const opened = await pin('console (--no-open, a server runs)', ['console', '--no-open'])
+    expect(opened.json).toMatchObject({url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:9757\/\?token=/), started: false})
+    child.kill('SIGTERM')
+    const served = await child
+    expect(served.exitCode).toBe(0)
+    shapes.serve = shapeOf(JSON.parse(String(served.stdout)))
+  }, STEP)
+
   it('of an error, and all of them as test/contract/json-shapes.json pins them', async () => {
 
     const error = await home.run(['pg', 'show', 'nosuch', '--json'])
