@@ -3,7 +3,7 @@ import {randomBytes} from 'node:crypto'
 import type {Zenith} from '../context.js'
 import {ZenithError, isZenithError} from '../errors.js'
 import {createPgFromSnapshot} from '../import-export/create-pg.js'
-import {clusterStatus} from '../pg/cluster.js'
+import {clusterStatus, scramVerifier} from '../pg/cluster.js'
 import {type PgInfo, dataDirOf, destroyPg, listPgs, pgConnection, pgUrl, showPg} from '../pg/lifecycle.js'
 import {withConnection} from '../pg/replication.js'
 import {checkout} from '../snapshot/checkout.js'
@@ -42,6 +42,8 @@ export interface CreateCloneRequest {
   protected?: boolean
   deleteAt?: string
   maxIdleMinutes?: number
+  /** A login role of the clone for the client (a superuser, as the thin-clone engine makes it). */
+  db?: {username: string; password: string}
 }
 
 export interface UpdateCloneRequest {
@@ -128,7 +130,10 @@ export class Clones {
     }
 
     const snapshot = resolveSnapshot(data, request.snapshot.id)
-    const clone: ApiClone = {snapshot: snapshot.name, protected: request.protected ?? false, deleteAt, maxIdleMinutes: request.maxIdleMinutes}
+    const clone: ApiClone = {
+      snapshot: snapshot.name, protected: request.protected ?? false, deleteAt, maxIdleMinutes: request.maxIdleMinutes,
+      dbUser: request.db && {username: validRoleName(request.db.username), verifier: scramVerifier(request.db.password)},
+    }
     const started = Date.now()
     this.run(id, {code: 'CREATING', message: `Creating a clone of ${snapshot.name}.`}, clone, true, async () => {
       await this.makeClone(id, snapshot.name, clone)
@@ -179,8 +184,10 @@ export class Clones {
 
     this.run(id, {code: 'RESETTING', message: `Resetting to ${target.name}.`}, {...pg.clone!, snapshot: target.name}, false, async () => {
       try {
-        if (target.pg === id) await checkout(this.zenith, target.name)
-        else {
+        if (target.pg === id) {
+          await checkout(this.zenith, target.name)
+          await this.applyDbUser(id)
+        } else {
           await destroyPg(this.zenith, id)
           await this.makeClone(id, target.name, {...pg.clone!, snapshot: target.name, failure: undefined}, pg.port)
         }
@@ -275,7 +282,21 @@ export class Clones {
     // A thin clone where the snapshot's storage shares blocks, else a full copy.
     const cow = volumeStorage(data, resolveSnapshot(data, snapshot).storage).capabilities.thinClone
     await createPgFromSnapshot(this.zenith, {name: id, snapshot, cow, port, clone})
+    await this.applyDbUser(id)
     this.lastActive.set(id, Date.now())
+  }
+
+  /** The role of `db: {username, password}` in the clone's data (made, or its password set again). */
+  private async applyDbUser(id: string): Promise<void> {
+    const user = (await this.zenith.store.read()).pgs[id]?.clone?.dbUser
+    if (!user) return
+    await withConnection(await pgConnection(this.zenith, id), async (client) => {
+      // The verifier, never the password, goes to the server; statement logging is off for it.
+      await client.query("set log_statement = 'none'")
+      const {rows} = await client.query<{n: number}>('select count(*)::int as n from pg_roles where rolname = $1', [user.username])
+      const role = `"${user.username}"`
+      await client.query(`${rows[0].n > 0 ? 'alter' : 'create'} role ${role} with login superuser password '${user.verifier}'`)
+    })
   }
 
   private run(id: string, status: CloneStatus, clone: ApiClone, creation: boolean, work: () => Promise<void>): void {
@@ -335,9 +356,21 @@ export class Clones {
       cloningTime: clone.cloningTime ?? null,
       createdAt: pg.createdAt,
       // While it is made its password is not yet the one of its data.
-      db: status.code === 'CREATING' ? null : {username: 'postgres', host: 'localhost', port: pg.port, connStr: await pgUrl(this.zenith, id)},
+      db: status.code === 'CREATING' ? null : clone.dbUser
+        // The client knows its password: the connection string has none.
+        ? {username: clone.dbUser.username, host: 'localhost', port: pg.port, connStr: `postgresql://${encodeURIComponent(clone.dbUser.username)}@localhost:${pg.port}/postgres`}
+        : {username: 'postgres', host: 'localhost', port: pg.port, connStr: await pgUrl(this.zenith, id)},
     }
   }
+}
+
+/** A role name the clone can have: what postgres takes unquoted, and not one of its own. */
+function validRoleName(name: string): string {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name) || name === 'postgres' || name.startsWith('pg_')) {
+    throw new ZenithError('INVALID_ARGUMENT', `"${name}" is not a role name a clone can have.`, 'Use lower-case letters, digits and "_" (at most 63, not starting with a digit), other than postgres and pg_*.')
+  }
+
+  return name
 }
 
 /** The store record of an API clone; CLONE_NOT_FOUND for any other name. */

@@ -149,6 +149,11 @@ function apiRoutes(zenith: Zenith, clones: Clones, metrics: MetricsSampler, vers
           protected: {type: 'boolean', default: false},
           deleteAt: TIME,
           maxIdleMinutes: MINUTES,
+          db: {
+            type: 'object', required: ['username', 'password'], additionalProperties: false,
+            description: 'a login role (superuser) made in the clone for the client; only its SCRAM verifier is kept',
+            properties: {username: {type: 'string', minLength: 1, maxLength: 63}, password: {type: 'string', minLength: 1, maxLength: 1000}},
+          },
         },
       }},
       handler: async ({body}) => clones.create(body),

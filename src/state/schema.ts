@@ -82,6 +82,11 @@ export interface ApiClone {
   cloningTime?: number
   /** Why the last reset failed (status FATAL until the next reset succeeds). */
   failure?: string
+  /**
+   * The login role the request asked for (`db: {username, password}`): made in the clone, and
+   * again after every reset. Only the SCRAM verifier of the password is kept, never the password.
+   */
+  dbUser?: {username: string; verifier: string}
 }
 
 export interface CheckoutJournal {

@@ -25,7 +25,7 @@ interface Clone {
   protected: boolean
   deleteAt: string | null
   snapshot: {id: string}
-  db: {connStr: string; port: number} | null
+  db: {connStr: string; port: number; username: string} | null
 }
 
 describe('zenith serve: the REST API', () => {
@@ -186,6 +186,26 @@ describe('zenith serve: the REST API', () => {
     expect(await items(checkedOut.db!.connStr)).toBe(101)
   })
 
+  test('db: {username, password} makes a login role in the clone, kept over a reset; a bad role name is refused', async () => {
+    expect(await api('POST', '/clone', {id: 'withuser', snapshot: {id: 'dev@fixture'}, db: {username: 'Bad-Name', password: 'x'}})).toMatchObject({status: 400, json: {code: 'INVALID_ARGUMENT'}})
+    expect(await api('POST', '/clone', {id: 'withuser', snapshot: {id: 'dev@fixture'}, db: {username: 'postgres', password: 'x'}})).toMatchObject({status: 400, json: {code: 'INVALID_ARGUMENT'}})
+    expect((await api('GET', '/clone/withuser')).status).toBe(404)
+    expect((await api('POST', '/clone', {id: 'withuser', snapshot: {id: 'dev@fixture'}, db: {username: 'app', password: 'secret one'}})).status).toBe(202)
+    const ready = await waitFor('withuser', 'OK')
+    expect(ready.db).toMatchObject({username: 'app', connStr: `postgresql://app@localhost:${ready.db!.port}/postgres`})
+    const withPassword = (password: string) => `postgresql://app:${encodeURIComponent(password)}@localhost:${ready.db!.port}/postgres`
+    expect(await query(withPassword('secret one'), 'select current_user as who')).toEqual([{who: 'app'}])
+    await expect(query(withPassword('wrong'), 'select 1')).rejects.toMatchObject({code: '28P01'})
+    // Only a verifier is kept: the password is nowhere in the store.
+    expect(await readFile(path.join(home.home, 'state.json'), 'utf8')).not.toContain('secret one')
+    expect((await api('POST', '/clone/withuser/reset')).status).toBe(202)
+    const again = await waitFor('withuser', 'OK')
+    expect(await query(withPassword('secret one'), 'select count(*)::int as n from items')).toEqual([{n: 100}])
+    expect(again.db!.username).toBe('app')
+    expect((await api('DELETE', '/clone/withuser')).status).toBe(202)
+    await waitGone('withuser')
+  })
+
   test('a protected clone is not deleted (409) until PATCH unprotects it; then DELETE removes it', async () => {
     expect(await api('POST', '/clone', {id: 'keep', snapshot: {id: 'dev@fixture'}, protected: true})).toMatchObject({status: 202, json: {status: {code: 'CREATING'}, protected: true}})
     await waitFor('keep', 'OK')
@@ -299,8 +319,8 @@ describe('zenith serve: the REST API', () => {
     expect(json.openapi).toBe('3.1.0')
     const routes = Object.entries(json.paths as Record<string, object>).flatMap(([path, methods]) => Object.keys(methods).map((method) => `${method.toUpperCase()} ${path}`)).sort()
     expect(routes).toEqual([
-      'DELETE /clone/{id}', 'GET /clone/{id}', 'GET /openapi.json', 'GET /pg/{name}', 'GET /pgs', 'GET /pitr', 'GET /snapshots', 'GET /status', 'GET /storages',
-      'PATCH /clone/{id}', 'POST /clone', 'POST /clone/{id}/reset', 'POST /snapshot',
+      'DELETE /clone/{id}', 'DELETE /snapshot/{id}', 'GET /clone/{id}', 'GET /openapi.json', 'GET /pg/{name}', 'GET /pg/{name}/metrics', 'GET /pg/{name}/url',
+      'GET /pgs', 'GET /pitr', 'GET /snapshots', 'GET /status', 'GET /storages', 'PATCH /clone/{id}', 'POST /clone', 'POST /clone/{id}/reset', 'POST /snapshot',
     ])
     expect(json.paths['/clone'].post.requestBody.content['application/json'].schema).toMatchObject({required: ['snapshot'], properties: {snapshot: {type: 'object'}, maxIdleMinutes: {type: 'number'}}})
     expect(json.components.securitySchemes.verificationToken).toMatchObject({in: 'header', name: 'Verification-Token'})
