@@ -129,6 +129,14 @@ function renderSnapshots(state) {
       el('button', {type: 'button', onclick: () => act(() => api('POST', '/clone', {snapshot: {id: snapshot.id}}))}, 'Clone'),
       el('button', {type: 'button', class: 'danger', onclick: () => confirm(`Destroy snapshot ${snapshot.id}?`) && act(() => api('DELETE', `/snapshot/${encodeURIComponent(snapshot.id)}`))}, 'Destroy')))),
   'No snapshots yet')
+  // A diff compares stored snapshots and live pgs (PG@CURRENT).
+  const refs = [...state.status.snapshots.map((snapshot) => snapshot.id), ...state.pgs.filter((pg) => !pg.primary).map((pg) => `${pg.name}@CURRENT`)]
+  for (const name of ['from', 'to']) {
+    const select = $(`#diff-form select[name=${name}]`)
+    const chosenRef = select.value || (name === 'to' ? refs.find((ref) => ref.endsWith('@CURRENT')) : refs[0])
+    select.replaceChildren(...refs.map((ref) => el('option', {value: ref, selected: ref === chosenRef}, ref)))
+  }
+
   const cloneSelect = $('#clone-form select[name=snapshot]')
   const chosenSnapshot = cloneSelect.value
   cloneSelect.replaceChildren(...state.status.snapshots.map((snapshot) => el('option', {value: snapshot.id, selected: snapshot.id === chosenSnapshot}, snapshot.id)))
@@ -249,6 +257,39 @@ $('#clone-form').addEventListener('submit', (event) => {
     ...(minutes > 0 ? {deleteAt: new Date(Date.now() + minutes * 60_000).toISOString()} : {}),
   }))
 })
+$('#diff-form').addEventListener('submit', async (event) => {
+  event.preventDefault()
+  const form = new FormData(event.target)
+  const out = $('#diff-result')
+  out.replaceChildren(el('p', {class: 'muted'}, `Comparing ${form.get('from')} with ${form.get('to')}...`))
+  try {
+    const diff = await api('GET', `/diff?${new URLSearchParams({from: form.get('from'), to: form.get('to'), mode: form.get('mode')})}`)
+    out.replaceChildren(renderDiff(diff))
+  } catch (error) {
+    out.replaceChildren(el('p', {class: 'down'}, error.message))
+  }
+})
+
+/** A diff as the CLI prints it, as tables: bytes per relation, changed objects, or rows per table. */
+function renderDiff(diff) {
+  const table = (headers, rows, empty) => el('table', {class: 'diff', 'data-mode': diff.mode},
+    el('thead', {}, el('tr', {}, headers.map((header) => el('th', {scope: 'col'}, header)))),
+    el('tbody', {}, rows.length > 0 ? rows : [el('tr', {}, el('td', {colspan: headers.length, class: 'muted'}, empty))]))
+  const title = el('p', {}, `${diff.before} → ${diff.after} (${diff.seconds.toFixed(1)} s)`)
+  if (diff.mode === 'size') {
+    return el('div', {}, title, el('p', {}, `${bytes(diff.bytesChanged)} changed of ${bytes(diff.size2)}; ${bytes(diff.bytesShared)} known shared`),
+      table(['Relation', 'Kind', 'Before', 'After', 'Changed'], diff.relations.map((item) => el('tr', {}, el('th', {scope: 'row'}, item.name), el('td', {}, item.kind), el('td', {}, bytes(item.size1)), el('td', {}, bytes(item.size2)), el('td', {}, bytes(item.bytesChanged)))), 'Nothing changed'))
+  }
+
+  if (diff.mode === 'schema') {
+    return el('div', {}, title, table(['Object', 'Type', 'Change', 'Definition'], diff.objects.map((item) => el('tr', {},
+      el('th', {scope: 'row'}, item.object), el('td', {}, item.type), el('td', {}, item.change), el('td', {}, el('pre', {}, item.diff)))), 'The schemas are the same'))
+  }
+
+  return el('div', {}, title, table(['Table', 'Added', 'Removed', 'Changed'], diff.tables.map((item) => el('tr', {},
+    el('th', {scope: 'row'}, item.name), el('td', {}, item.added), el('td', {}, item.removed), el('td', {}, item.changed))), 'No rows differ'))
+}
+
 $('#monitor-pg').addEventListener('change', () => void refresh())
 addEventListener('hashchange', () => {
   showPage()

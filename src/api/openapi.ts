@@ -86,6 +86,7 @@ const COMPONENTS: Record<string, JsonSchema> = {
     }}},
   }},
   Destroyed: {type: 'object', properties: {name: {type: 'string'}}},
+  Diff: {type: 'object', description: 'as `zenith snapshot diff --json` prints it: size (relations, bytesChanged), schema (objects) or data (tables with added/removed/changed and rows)'},
 }
 
 export function openApiDocument(routes: RouteDefinition[], version: string): Record<string, unknown> {
@@ -93,7 +94,10 @@ export function openApiDocument(routes: RouteDefinition[], version: string): Rec
   for (const route of routes) {
     const path = route.url.replaceAll(/:([A-Za-z]+)/g, '{$1}')
     const parameters = Object.entries((route.schema.params?.properties ?? {}) as Record<string, JsonSchema>)
-      .map(([name, schema]) => ({name, in: 'path', required: true, schema}))
+      .map(([name, schema]) => ({name, in: 'path', required: true, schema} as Record<string, unknown>))
+    const required = (route.schema.querystring?.required ?? []) as string[]
+    parameters.push(...Object.entries((route.schema.querystring?.properties ?? {}) as Record<string, JsonSchema>)
+      .map(([name, schema]) => ({name, in: 'query', required: required.includes(name), schema})))
     paths[path] ??= {}
     paths[path][route.method.toLowerCase()] = {
       summary: route.summary,

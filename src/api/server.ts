@@ -9,6 +9,7 @@ import {type SnapshotInfo, createSnapshot, destroySnapshot, listSnapshots} from 
 import {listStorages} from '../storages.js'
 import {openRecord} from '../storage/registry.js'
 import {hasVolumes} from '../storage/storage.js'
+import {isDiffSnapshot} from '../diff/temporary.js'
 import {Clones} from './clones.js'
 import {isConsoleAsset, registerConsole} from './console.js'
 import {describeApiError} from './errors.js'
@@ -203,6 +204,18 @@ function apiRoutes(zenith: Zenith, clones: Clones, metrics: MetricsSampler, vers
       },
     },
     {
+      method: 'GET', url: '/diff', summary: 'What changed between two snapshots (as zenith snapshot diff FROM TO [--schema|--data] --json); PG@CURRENT is the live data',
+      schema: {querystring: {
+        type: 'object', required: ['from', 'to'], additionalProperties: false,
+        // Query values are strings (no type coercion): limit is digits.
+        properties: {from: NAME, to: NAME, mode: {type: 'string', enum: ['size', 'schema', 'data'], default: 'size'}, limit: {type: 'string', pattern: '^[0-9]{1,4}$', description: 'rows shown per table (data mode, default 20)'}},
+      }}, returns: 'Diff',
+      handler: async ({query}) => {
+        const {diffSnapshots} = await import('../diff/diff.js')
+        return diffSnapshots(zenith, query.from, query.to, {mode: query.mode, limit: query.limit === undefined ? undefined : Number(query.limit)})
+      },
+    },
+    {
       method: 'DELETE', url: '/snapshot/:id', summary: 'Destroy a snapshot (as zenith snapshot destroy; refused while clones depend on it)', returns: 'Destroyed',
       schema: {params: ID_PARAMS},
       handler: async ({params}) => destroySnapshot(zenith, params.id),
@@ -225,7 +238,8 @@ function apiRoutes(zenith: Zenith, clones: Clones, metrics: MetricsSampler, vers
 
 /** The snapshots a clone can be made of: not the implicit CURRENT of each pg that `snapshot list` adds. */
 async function snapshotViews(zenith: Zenith): Promise<Array<SnapshotInfo & {id: string}>> {
-  return (await listSnapshots(zenith)).filter((snapshot) => !snapshot.implicit).map((snapshot) => snapshotView(snapshot))
+  // Nor the temporary snapshot a running diff of a live pg takes (it goes when the diff ends).
+  return (await listSnapshots(zenith)).filter((snapshot) => !snapshot.implicit && !isDiffSnapshot(snapshot)).map((snapshot) => snapshotView(snapshot))
 }
 
 function snapshotView(snapshot: SnapshotInfo): SnapshotInfo & {id: string} {

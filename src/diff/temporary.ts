@@ -9,6 +9,11 @@ export function temporaryDiffTag(): string {
   return `zenith-diff-${process.pid}-${Math.floor(Math.random() * 0xff_ffff).toString(16).padStart(6, '0')}`
 }
 
+/** A diff's temporary snapshot of a live pg (listed nowhere a user picks snapshots from). */
+export function isDiffSnapshot(snapshot: {tag?: string}): boolean {
+  return /^zenith-diff-\d+-[0-9a-f]+$/.test(snapshot.tag ?? '')
+}
+
 /** A diff's temporary snapshot whose process is gone. */
 export function isAbandonedDiffSnapshot(snapshot: SnapshotRecord, alive: (pid: number) => boolean): boolean {
   const owner = /^zenith-diff-(\d+)-[0-9a-f]+$/.exec(snapshot.tag ?? '')?.[1]

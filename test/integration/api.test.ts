@@ -313,13 +313,23 @@ describe('zenith serve: the REST API', () => {
     await home.ok(['snapshot', 'destroy', 'dev@broken'])
   })
 
+  test('GET /diff compares two snapshots as snapshot diff --json does; a bad mode is 400', async () => {
+    const diff = await api('GET', '/diff?from=dev%40fixture&to=dev%40CURRENT&mode=data')
+    expect(diff.status).toBe(200)
+    expect(diff.json).toMatchObject({mode: 'data', before: 'dev@fixture', after: 'dev@CURRENT', tablesCompared: expect.any(Number)})
+    expect((await api('GET', '/diff?from=dev%40fixture&to=dev%40CURRENT&mode=everything')).json).toMatchObject({code: 'INVALID_ARGUMENT'})
+    expect((await api('GET', '/diff?from=dev%40fixture&to=nosuch')).json).toMatchObject({code: 'SNAPSHOT_NOT_FOUND'})
+    const documented = (await api('GET', '/openapi.json')).json.paths['/diff'].get.parameters.map((parameter: {name: string; in: string}) => `${parameter.in}:${parameter.name}`)
+    expect(documented).toEqual(['query:from', 'query:to', 'query:mode', 'query:limit'])
+  })
+
   test('/openapi.json lists every route with its request schema', async () => {
     const {status, json} = await api('GET', '/openapi.json')
     expect(status).toBe(200)
     expect(json.openapi).toBe('3.1.0')
     const routes = Object.entries(json.paths as Record<string, object>).flatMap(([path, methods]) => Object.keys(methods).map((method) => `${method.toUpperCase()} ${path}`)).sort()
     expect(routes).toEqual([
-      'DELETE /clone/{id}', 'DELETE /snapshot/{id}', 'GET /clone/{id}', 'GET /openapi.json', 'GET /pg/{name}', 'GET /pg/{name}/metrics', 'GET /pg/{name}/url',
+      'DELETE /clone/{id}', 'DELETE /snapshot/{id}', 'GET /clone/{id}', 'GET /diff', 'GET /openapi.json', 'GET /pg/{name}', 'GET /pg/{name}/metrics', 'GET /pg/{name}/url',
       'GET /pgs', 'GET /pitr', 'GET /snapshots', 'GET /status', 'GET /storages', 'PATCH /clone/{id}', 'POST /clone', 'POST /clone/{id}/reset', 'POST /snapshot',
     ])
     expect(json.paths['/clone'].post.requestBody.content['application/json'].schema).toMatchObject({required: ['snapshot'], properties: {snapshot: {type: 'object'}, maxIdleMinutes: {type: 'number'}}})

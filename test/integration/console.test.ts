@@ -122,6 +122,19 @@ describeBrowser('zenith console in chromium', () => {
     await page.screenshot({path: path.join(ROOT, 'docs', 'console-monitoring.png'), fullPage: true})
   }, 60_000)
 
+  test('the snapshots page compares a snapshot with the live pg, row by row', async () => {
+    await page.click('nav a[data-page="snapshots"]')
+    await page.selectOption('#diff-form select[name="from"]', 'dev@fixture')
+    await page.selectOption('#diff-form select[name="to"]', 'dev@CURRENT')
+    await page.selectOption('#diff-form select[name="mode"]', 'data')
+    await page.getByRole('button', {name: 'Show differences', exact: true}).click()
+    const row = page.locator('#diff-result table[data-mode="data"] tbody tr').filter({hasText: 'items'})
+    await row.waitFor({timeout: 60_000})
+    // The monitoring test inserted ids 100..2000 into dev after the fixture.
+    await expect(row.locator('td').allTextContents()).resolves.toEqual(['1901', '0', '0'])
+    await page.screenshot({path: path.join(ROOT, 'docs', 'console-diff.png'), fullPage: true})
+  }, 90_000)
+
   test('keyboard: every page is reachable from the navigation with Tab and Enter', async () => {
     await page.goto(`http://127.0.0.1:${PORT}/?page=keyboard`)
     await page.waitForSelector('tr[data-pg="dev"]')
