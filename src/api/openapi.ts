@@ -86,6 +86,8 @@ const COMPONENTS: Record<string, JsonSchema> = {
     }}},
   }},
   Destroyed: {type: 'object', properties: {name: {type: 'string'}}},
+  Storage: {type: 'object', description: 'as `zenith storage attach --json` prints it'},
+  PitrArea: {type: 'object', description: 'as `zenith pitr create --json` prints it'},
   Diff: {type: 'object', description: 'as `zenith snapshot diff --json` prints it: size (relations, bytesChanged), schema (objects) or data (tables with added/removed/changed and rows)'},
 }
 

@@ -2,14 +2,15 @@ import Fastify, {type FastifyError, type FastifyInstance} from 'fastify'
 
 import type {Zenith} from '../context.js'
 import {ZenithError} from '../errors.js'
-import {listPgs, pgUrl, showPg} from '../pg/lifecycle.js'
+import {createPg, destroyPg, listPgs, pgUrl, showPg, startPg, stopPg} from '../pg/lifecycle.js'
 import {validatePort} from '../pg/ports.js'
-import {listPitr} from '../pitr/areas.js'
+import {createPitr, destroyPitr, destroyPitrOfPg, listPitr} from '../pitr/areas.js'
 import {type SnapshotInfo, createSnapshot, destroySnapshot, listSnapshots} from '../snapshot/snapshots.js'
-import {listStorages} from '../storages.js'
+import {attachStorage, detachStorage, listStorages} from '../storages.js'
 import {openRecord} from '../storage/registry.js'
 import {hasVolumes} from '../storage/storage.js'
 import {isDiffSnapshot} from '../diff/temporary.js'
+import {createPgFromSnapshot} from '../import-export/create-pg.js'
 import {Clones} from './clones.js'
 import {isConsoleAsset, registerConsole} from './console.js'
 import {describeApiError} from './errors.js'
@@ -219,6 +220,66 @@ function apiRoutes(zenith: Zenith, clones: Clones, metrics: MetricsSampler, vers
       method: 'DELETE', url: '/snapshot/:id', summary: 'Destroy a snapshot (as zenith snapshot destroy; refused while clones depend on it)', returns: 'Destroyed',
       schema: {params: ID_PARAMS},
       handler: async ({params}) => destroySnapshot(zenith, params.id),
+    },
+    {
+      method: 'POST', url: '/pg', summary: 'Create a pg (as zenith pg create): initdb, or a copy / thin clone (cow) / read-only standby of a snapshot; started', returns: 'Pg', successStatus: 201,
+      schema: {body: {
+        type: 'object', additionalProperties: false,
+        properties: {
+          name: NAME, storage: NAME, port: {type: 'integer', minimum: 1, maximum: 65_535},
+          snapshot: {...NAME, description: 'a snapshot name, or a URL (basebackup://, s3://, file://, ...)'}, cow: {type: 'boolean'}, readOnly: {type: 'boolean'},
+          settings: {type: 'array', items: {type: 'string', maxLength: 1000}, description: 'key=value postgres settings (as --set)'},
+        },
+      }},
+      handler: async ({body}) => {
+        const options = {name: body.name, storage: body.storage, port: body.port, settings: body.settings, readOnly: body.readOnly}
+        if (body.snapshot === undefined) {
+          if (body.cow || body.readOnly) throw new ZenithError('INVALID_ARGUMENT', 'cow and readOnly need a snapshot.', 'Add "snapshot": "PG@TAG".')
+          return createPg(zenith, options)
+        }
+
+        return createPgFromSnapshot(zenith, {...options, snapshot: body.snapshot, cow: body.cow})
+      },
+    },
+    {
+      method: 'POST', url: '/pg/:name/start', summary: 'Start a pg (as zenith pg start)', returns: 'Pg',
+      schema: {params: {type: 'object', required: ['name'], properties: {name: NAME}}}, handler: async ({params}) => startPg(zenith, params.name),
+    },
+    {
+      method: 'POST', url: '/pg/:name/stop', summary: 'Stop a pg (as zenith pg stop; its replicas first)', returns: 'Pg',
+      schema: {params: {type: 'object', required: ['name'], properties: {name: NAME}}}, handler: async ({params}) => stopPg(zenith, params.name),
+    },
+    {
+      method: 'DELETE', url: '/pg/:name', summary: 'Destroy a pg (as zenith pg destroy; refused while it has snapshots or PITR areas unless force=true)', returns: 'Destroyed',
+      schema: {params: {type: 'object', required: ['name'], properties: {name: NAME}}, querystring: {type: 'object', additionalProperties: false, properties: {force: {type: 'string', enum: ['true', 'false']}}}},
+      handler: async ({params, query}) => {
+        if (query.force === 'true') await destroyPitrOfPg(zenith, params.name)
+        return destroyPg(zenith, params.name, {force: query.force === 'true'})
+      },
+    },
+    {
+      method: 'POST', url: '/storage', summary: 'Attach a storage (as zenith storage attach -t TYPE -n NAME -c key=value ...)', returns: 'Storage', successStatus: 201,
+      schema: {body: {
+        type: 'object', required: ['type', 'name'], additionalProperties: false,
+        properties: {type: {type: 'string', maxLength: 20}, name: NAME, options: {type: 'object', additionalProperties: {type: 'string', maxLength: 2000}}},
+      }},
+      handler: async ({body}) => attachStorage(zenith, {type: body.type, name: body.name, options: body.options ?? {}}),
+    },
+    {
+      method: 'DELETE', url: '/storage/:name', summary: 'Detach a storage (as zenith storage detach; refused while it holds pgs or snapshots)', returns: 'Destroyed',
+      schema: {params: {type: 'object', required: ['name'], properties: {name: NAME}}}, handler: async ({params}) => detachStorage(zenith, params.name),
+    },
+    {
+      method: 'POST', url: '/pitr', summary: 'Create a PITR area of a pg (as zenith pitr create)', returns: 'PitrArea', successStatus: 201,
+      schema: {body: {
+        type: 'object', required: ['name', 'pg'], additionalProperties: false,
+        properties: {name: NAME, pg: NAME, storage: NAME, ttl: {type: 'string', maxLength: 20, description: '30d, 12h, 90m or inf'}, sizeLimit: {type: 'string', maxLength: 20, description: '500M, 10G or inf'}},
+      }},
+      handler: async ({body}) => createPitr(zenith, {name: body.name, pg: body.pg, storage: body.storage, ttl: body.ttl ?? 'inf', sizeLimit: body.sizeLimit ?? 'inf'}),
+    },
+    {
+      method: 'DELETE', url: '/pitr/:name', summary: 'Destroy a PITR area (as zenith pitr destroy: archiving stops with the last one)', returns: 'Destroyed',
+      schema: {params: {type: 'object', required: ['name'], properties: {name: NAME}}}, handler: async ({params}) => destroyPitr(zenith, params.name),
     },
     {
       method: 'GET', url: '/storages', summary: 'Storages (as zenith storage list --json)', schema: {}, returns: 'Storages',

@@ -323,14 +323,38 @@ describe('zenith serve: the REST API', () => {
     expect(documented).toEqual(['query:from', 'query:to', 'query:mode', 'query:limit'])
   })
 
+  test('pgs, storages and PITR areas are made, started, stopped and removed over the API', async () => {
+    expect(await api('POST', '/pg', {cow: true})).toMatchObject({status: 400, json: {code: 'INVALID_ARGUMENT'}})
+    const created = await api('POST', '/pg', {name: 'apipg', settings: ['work_mem=8MB']})
+    expect(created).toMatchObject({status: 201, json: {name: 'apipg', role: 'primary', status: 'running', settings: {work_mem: '8MB'}}})
+    expect((await api('POST', '/pg/apipg/stop')).json).toMatchObject({name: 'apipg', status: 'stopped'})
+    expect((await api('POST', '/pg/apipg/stop')).json).toMatchObject({code: 'PG_NOT_RUNNING'})
+    expect((await api('POST', '/pg/apipg/start')).json).toMatchObject({name: 'apipg', status: 'running'})
+
+    expect(await api('POST', '/pitr', {name: 'apiarea', pg: 'apipg', ttl: '1d'})).toMatchObject({status: 201, json: {name: 'apiarea', pg: 'apipg'}})
+    expect((await api('GET', '/pitr')).json.map((area: {name: string}) => area.name)).toContain('apiarea')
+    expect(await api('DELETE', '/pg/apipg')).toMatchObject({status: 409, json: {code: 'HAS_DEPENDENTS'}})
+    expect(await api('DELETE', '/pitr/apiarea')).toMatchObject({status: 200, json: {name: 'apiarea'}})
+
+    const folder = path.join(home.home, 'shared-folder')
+    expect(await api('POST', '/storage', {type: 'dir', name: 'share', options: {path: folder}})).toMatchObject({status: 201, json: {name: 'share', type: 'dir'}})
+    expect((await api('GET', '/storages')).json.map((storage: {name: string}) => storage.name)).toContain('share')
+    expect(await api('POST', '/storage', {type: 'nosuch', name: 'x'})).toMatchObject({status: 400})
+    expect(await api('DELETE', '/storage/share')).toMatchObject({status: 200, json: {name: 'share'}})
+
+    expect(await api('DELETE', '/pg/apipg')).toMatchObject({status: 200, json: {name: 'apipg'}})
+    expect((await api('GET', '/pg/apipg')).json).toMatchObject({code: 'PG_NOT_FOUND'})
+  }, 180_000)
+
   test('/openapi.json lists every route with its request schema', async () => {
     const {status, json} = await api('GET', '/openapi.json')
     expect(status).toBe(200)
     expect(json.openapi).toBe('3.1.0')
     const routes = Object.entries(json.paths as Record<string, object>).flatMap(([path, methods]) => Object.keys(methods).map((method) => `${method.toUpperCase()} ${path}`)).sort()
     expect(routes).toEqual([
-      'DELETE /clone/{id}', 'DELETE /snapshot/{id}', 'GET /clone/{id}', 'GET /diff', 'GET /openapi.json', 'GET /pg/{name}', 'GET /pg/{name}/metrics', 'GET /pg/{name}/url',
-      'GET /pgs', 'GET /pitr', 'GET /snapshots', 'GET /status', 'GET /storages', 'PATCH /clone/{id}', 'POST /clone', 'POST /clone/{id}/reset', 'POST /snapshot',
+      'DELETE /clone/{id}', 'DELETE /pg/{name}', 'DELETE /pitr/{name}', 'DELETE /snapshot/{id}', 'DELETE /storage/{name}', 'GET /clone/{id}', 'GET /diff', 'GET /openapi.json',
+      'GET /pg/{name}', 'GET /pg/{name}/metrics', 'GET /pg/{name}/url', 'GET /pgs', 'GET /pitr', 'GET /snapshots', 'GET /status', 'GET /storages', 'PATCH /clone/{id}',
+      'POST /clone', 'POST /clone/{id}/reset', 'POST /pg', 'POST /pg/{name}/start', 'POST /pg/{name}/stop', 'POST /pitr', 'POST /snapshot', 'POST /storage',
     ])
     expect(json.paths['/clone'].post.requestBody.content['application/json'].schema).toMatchObject({required: ['snapshot'], properties: {snapshot: {type: 'object'}, maxIdleMinutes: {type: 'number'}}})
     expect(json.components.securitySchemes.verificationToken).toMatchObject({in: 'header', name: 'Verification-Token'})
