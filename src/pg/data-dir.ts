@@ -1,8 +1,8 @@
-import {chmod, rm, stat} from 'node:fs/promises'
+import {chmod, readdir, rm, stat, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {runChecked} from '../process.js'
-import type {OsUser} from './os-user.js'
+import {type OsUser, giveTo} from './os-user.js'
 
 /** Files of a copied data directory that belong to the running server, not to the data. */
 export async function removeRuntimeFiles(copyDir: string): Promise<void> {
@@ -19,4 +19,21 @@ export async function prepareDataDir(dataDir: string, osUser: OsUser | undefined
   }
 
   await chmod(dataDir, 0o700)
+}
+
+/**
+ * Turns a filled data directory into a hot standby: standby.signal (which stays over restarts),
+ * no recovery.signal. A read-only pg has no upstream and stays at the snapshot's data; a replica
+ * also drops the slots copied from its primary (a slot in a standby would hold WAL there for
+ * nobody) and is told where to stream from at every start.
+ */
+export async function makeStandby(dataDir: string, osUser: OsUser | undefined, options: {dropSlots?: boolean} = {}): Promise<void> {
+  await rm(path.join(dataDir, 'recovery.signal'), {force: true})
+  if (options.dropSlots) {
+    const slots = path.join(dataDir, 'pg_replslot')
+    for (const entry of await readdir(slots).catch(() => [] as string[])) await rm(path.join(slots, entry), {recursive: true, force: true})
+  }
+
+  await writeFile(path.join(dataDir, 'standby.signal'), '', {mode: 0o600})
+  await giveTo(osUser, path.join(dataDir, 'standby.signal'))
 }

@@ -1,5 +1,5 @@
 import {randomBytes} from 'node:crypto'
-import {chmod, rm, rmdir, writeFile} from 'node:fs/promises'
+import {chmod, rmdir} from 'node:fs/promises'
 import path from 'node:path'
 
 import type {Zenith} from '../context.js'
@@ -17,6 +17,7 @@ import {type OsUser, giveTo, pgOsUser} from './os-user.js'
 import {allocatePort, checkPortFree, isPortFree, validatePort} from './ports.js'
 import {archiveSettings, installAgent} from '../wal-agent/install.js'
 import {TIMELINE_FORK_SETTINGS} from './timeline-fork.js'
+import {makeStandby} from './data-dir.js'
 import {type ReplicationState, dropSlots, replicasOf, replicationSettings, replicationStates, withConnection} from './replication.js'
 
 export type PgStatus = ClusterStatus | 'creating' | 'busy'
@@ -75,17 +76,6 @@ export async function defaultStorageName(zenith: Zenith): Promise<string> {
   }
 
   return setting.value
-}
-
-/**
- * Turns a filled data directory into a hot standby with no upstream: standby.signal (which stays
- * over restarts), no recovery.signal. postgres replays the WAL the snapshot holds, then accepts
- * read-only connections and waits for WAL that never comes: the data stays the snapshot's.
- */
-async function makeStandby(dataDir: string, osUser: OsUser | undefined): Promise<void> {
-  await rm(path.join(dataDir, 'recovery.signal'), {force: true})
-  await writeFile(path.join(dataDir, 'standby.signal'), '', {mode: 0o600})
-  await giveTo(osUser, path.join(dataDir, 'standby.signal'))
 }
 
 /**

@@ -1,4 +1,4 @@
-import {chmod, readdir, rename, rm, stat, writeFile} from 'node:fs/promises'
+import {chmod, rename, stat} from 'node:fs/promises'
 import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
@@ -10,12 +10,12 @@ import {copyWithBackupApi} from '../snapshot/backup.js'
 import {snapshotVolumeName} from '../snapshot/records.js'
 import {checkpointIfBehind} from '../snapshot/snapshots.js'
 import {validateName} from '../state/names.js'
-import type {PgRecord, StoreData} from '../state/schema.js'
+import type {PgRecord} from '../state/schema.js'
 import {volumeStorage} from '../storage/registry.js'
 import {runBasebackup} from '../pg/basebackup.js'
 import {findPgBinaries} from '../pg/binaries.js'
 import {clusterStatus, writeZenithConf} from '../pg/cluster.js'
-import {removeRuntimeFiles} from '../pg/data-dir.js'
+import {makeStandby, removeRuntimeFiles} from '../pg/data-dir.js'
 import {
   type PgInfo, claimPg, clusterOf, dataDirOf, finishDestroy, logFileOf, pgBusy, pgConnection, pgRecord, primaryStates, releasePg, releaseSlot, showPg, startClaimed,
 } from '../pg/lifecycle.js'
@@ -41,7 +41,7 @@ async function createReplica(zenith: Zenith, primaryName: string, onProgress: On
   const osUser = await pgOsUser(zenith)
   const {primary, replica} = await zenith.store.update(async (data) => {
     const primary = pgRecord(data, primaryName)
-    assertCanHaveReplicas(data, primary)
+    assertCanHaveReplicas(primary)
     if (primary.state !== 'ready') throw pgBusy(primary)
     const storage = volumeStorage(data, primary.storage)
     const taken = new Set(replicasOf(data, primaryName).map((pg) => replicaNumber(pg)))
@@ -86,7 +86,7 @@ async function createReplica(zenith: Zenith, primaryName: string, onProgress: On
   return showPg(zenith, replica.name)
 }
 
-function assertCanHaveReplicas(data: StoreData, pg: PgRecord): void {
+function assertCanHaveReplicas(pg: PgRecord): void {
   if (pg.replica) {
     throw new ZenithError('INVALID_ARGUMENT', `pg "${pg.name}" is itself a replica.`, `Add replicas to its primary: zenith pg start ${pg.replica.primary} --replica.`)
   }
@@ -95,9 +95,6 @@ function assertCanHaveReplicas(data: StoreData, pg: PgRecord): void {
     throw new ZenithError('PG_READ_ONLY', `pg "${pg.name}" is read-only (a hot standby over ${pg.origin?.snapshot ?? 'a snapshot'}): it has no WAL to stream to replicas.`,
       'Make another read-only pg of the same snapshot instead (zenith pg create NAME --snapshot SNAP --read-only).')
   }
-
-  const volumeStore = volumeStorage(data, pg.storage)
-  if (!volumeStore.capabilities.volumes) throw new ZenithError('STORAGE_UNSUPPORTED', `Storage ${pg.storage} holds no data directories.`)
 }
 
 /** The replica's data directory: an image of the primary now, as a standby of it. */
@@ -151,20 +148,8 @@ async function makeReplicaVolume(zenith: Zenith, primary: PgRecord, replica: PgR
     onProgress({type: 'bytes-end', label: `pg_basebackup ${replica.name}`, done: copied})
   }
 
-  await makeStandbyOf(dir, osUser)
-}
-
-/**
- * A copy of the primary turned into its standby: standby.signal, no recovery.signal, and none
- * of the primary's slots (a slot copied into a standby would hold WAL there for nobody). Where
- * to stream from is written into zenith.conf at every start (lifecycle startClaimed).
- */
-async function makeStandbyOf(dir: string, osUser: OsUser | undefined): Promise<void> {
-  await rm(path.join(dir, 'recovery.signal'), {force: true})
-  const slots = path.join(dir, 'pg_replslot')
-  for (const entry of await readdir(slots).catch(() => [] as string[])) await rm(path.join(slots, entry), {recursive: true, force: true})
-  await writeFile(path.join(dir, 'standby.signal'), '', {mode: 0o600})
-  await giveTo(osUser, path.join(dir, 'standby.signal'))
+  // Where to stream from is written into zenith.conf at every start (lifecycle startClaimed).
+  await makeStandby(dir, osUser, {dropSlots: true})
 }
 
 /**
