@@ -1,3 +1,4 @@
+import {newClient} from '../pg/client.js'
 import type {TempInstance} from '../pg/temp-instance.js'
 
 export type RelationKind = 'table' | 'index' | 'toast' | 'other'
@@ -24,9 +25,8 @@ export const DEFAULT_DATABASE = 'postgres'
  * after the table that owns them.
  */
 export async function readCatalog(instance: Pick<TempInstance, 'connection'>): Promise<Catalog> {
-  const {default: pg} = await import('pg')
   const files = new Map<string, RelationName>()
-  const admin = new pg.Client(clientConfig(instance, DEFAULT_DATABASE))
+  const admin = await newClient(clientConfig(instance, DEFAULT_DATABASE))
   await admin.connect()
   let databases: Array<{oid: string; datname: string}>
   try {
@@ -36,7 +36,7 @@ export async function readCatalog(instance: Pick<TempInstance, 'connection'>): P
   }
 
   await Promise.all(databases.map(async ({oid, datname}) => {
-    const client = new pg.Client(clientConfig(instance, datname))
+    const client = await newClient(clientConfig(instance, datname))
     await client.connect()
     try {
       const {rows} = await client.query<{filenode: string; shared: boolean; kind: RelationKind; name: string}>(RELATIONS)

@@ -7,6 +7,7 @@
 import type {Client} from 'pg'
 
 import {ZenithError} from '../errors.js'
+import {newClient} from '../pg/client.js'
 import {type BatchSource, type MergePlan, type MergedChange, mergeSorted} from './row-merge.js'
 import {type ColumnOrder, type Row, compareUtf8, keyOrder, rowOrder} from './row-order.js'
 import {type StatementTarget, type Values, deleteByKeyStatement, deleteMatchingStatement, insertStatement, quoteIdentifier, updateStatement} from './row-statements.js'
@@ -473,8 +474,7 @@ async function closeSides(sides: Sides): Promise<void> {
 const asText = (value: string): string => value
 
 async function openSide(connection: Connection): Promise<Side> {
-  const {default: pg} = await import('pg')
-  const client = new pg.Client({
+  const client = await newClient({
     host: connection.host, port: Number(connection.port), user: connection.user, database: connection.dbname,
     types: {getTypeParser: (() => asText) as never},
   })

@@ -8,6 +8,7 @@ import {splitKeyValue} from '../key-value.js'
 import {run as runProgram} from '../process.js'
 import {isAlive} from '../state/lock.js'
 import type {PgBinaries} from './binaries.js'
+import {newClient} from './client.js'
 import {type OsUser, asUser, giveTo} from './os-user.js'
 
 /** The major version a data directory was made by (its PG_VERSION); 0 when it has none. */
@@ -133,10 +134,9 @@ export async function startCluster(cluster: Cluster, timeoutSeconds = 600): Prom
  * running) is waited for up to `waitSeconds`.
  */
 export async function setSuperuserPassword(cluster: Cluster, password: string, waitSeconds = 0): Promise<void> {
-  const {default: pg} = await import('pg')
   const deadline = Date.now() + waitSeconds * 1000
   for (;;) {
-    const client = new pg.Client({host: cluster.socketDir, port: cluster.port, user: 'postgres', database: 'template1'})
+    const client = await newClient({host: cluster.socketDir, port: cluster.port, user: 'postgres', database: 'template1'})
     try {
       await client.connect()
       await client.query("set log_statement = 'none'; set log_min_duration_statement = -1; set log_min_error_statement = 'panic'")

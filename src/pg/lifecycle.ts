@@ -12,6 +12,7 @@ import {isAlive} from '../state/lock.js'
 import {validateName} from '../state/names.js'
 import type {PgRecord, StoreData} from '../state/schema.js'
 import {findPgBinaries} from './binaries.js'
+import {newClient} from './client.js'
 import {type Cluster, type ClusterStatus, clusterStatus, initCluster, setSuperuserPassword, startCluster, stopCluster, validateSetting} from './cluster.js'
 import {type OsUser, giveTo, pgOsUser} from './os-user.js'
 import {allocatePort, checkPortFree, isPortFree, validatePort} from './ports.js'
@@ -276,10 +277,9 @@ async function dropStaleSlots(zenith: Zenith, name: string): Promise<void> {
 /** Waits for the promotion onto the new timeline (see timeline-fork.ts), then forgets the fork. */
 async function finishTimelineFork(zenith: Zenith, name: string, cluster: Cluster, onProgress: OnProgress): Promise<void> {
   onProgress({type: 'step', message: `Starting ${name} on a new WAL timeline (its PITR areas keep the old one)`})
-  const {default: pgClient} = await import('pg')
   const deadline = Date.now() + 600_000
   for (;;) {
-    const client = new pgClient.Client({host: cluster.socketDir, port: cluster.port, user: 'postgres', database: 'postgres'})
+    const client = await newClient({host: cluster.socketDir, port: cluster.port, user: 'postgres', database: 'postgres'})
     try {
       await client.connect()
       const {rows} = await client.query<{recovering: boolean}>('select pg_is_in_recovery() as recovering')
@@ -332,8 +332,7 @@ async function stopClaimed(zenith: Zenith, pg: PgRecord, options: {mode?: 'fast'
 
 /** Closes the current WAL segment so that it is archived; returns the switch's end LSN. */
 export async function switchWal(connection: {host: string; port: number; user: string; password: string; database: string}): Promise<string> {
-  const {default: pgClient} = await import('pg')
-  const client = new pgClient.Client(connection)
+  const client = await newClient(connection)
   await client.connect()
   try {
     const {rows} = await client.query<{lsn: string}>('select pg_switch_wal()::text as lsn')

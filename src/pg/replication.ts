@@ -1,4 +1,5 @@
 import type {PgRecord, StoreData} from '../state/schema.js'
+import {newClient} from './client.js'
 
 /**
  * Streaming replication between a zenith pg and its replicas (`pg start --replica`), the parts
@@ -104,8 +105,7 @@ export async function dropSlots(client: Queryable, slots: string[]): Promise<str
 
 /** Runs `work` on one connection to a pg (the pg module loads only here: it is not needed at start-up). */
 export async function withConnection<T>(connection: {host: string; port: number; user: string; password?: string; database: string}, work: (client: Queryable) => Promise<T>): Promise<T> {
-  const {default: pg} = await import('pg')
-  const client = new pg.Client({...connection, connectionTimeoutMillis: 10_000})
+  const client = await newClient({...connection, connectionTimeoutMillis: 10_000})
   await client.connect()
   try {
     return await work(client)

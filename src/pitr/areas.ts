@@ -4,6 +4,7 @@ import path from 'node:path'
 import type {Zenith} from '../context.js'
 import {ZenithError} from '../errors.js'
 import {findPgBinaries} from '../pg/binaries.js'
+import {newClient} from '../pg/client.js'
 import {clusterStatus} from '../pg/cluster.js'
 import {assertWritable, pgBusy, pgConnection, pgRecord, restartPg} from '../pg/lifecycle.js'
 import {type OsUser, asUser, giveTo, pgOsUser} from '../pg/os-user.js'
@@ -215,8 +216,7 @@ async function checkAgentRuns(zenith: Zenith, osUser: OsUser | undefined): Promi
 }
 
 async function archiveState(zenith: Zenith, pg: string): Promise<{mode: string; command: string}> {
-  const {default: pgClient} = await import('pg')
-  const client = new pgClient.Client(await pgConnection(zenith, pg))
+  const client = await newClient(await pgConnection(zenith, pg))
   await client.connect()
   try {
     const {rows} = await client.query<{mode: string; command: string}>("select current_setting('archive_mode') as mode, current_setting('archive_command') as command")
@@ -439,8 +439,7 @@ async function takeBaseIfDue(zenith: Zenith, data: StoreData, name: string, now:
   const newest = [...area.bases].sort((a, b) => b.time.localeCompare(a.time))[0]
   let due = !newest || now.getTime() - Date.parse(newest.time) >= BASE_EVERY_SECONDS * 1000
   if (!due && newest) {
-    const {default: pgClient} = await import('pg')
-    const client = new pgClient.Client(await pgConnection(zenith, pg.name))
+    const client = await newClient(await pgConnection(zenith, pg.name))
     await client.connect()
     try {
       const {rows} = await client.query<{bytes: string}>('select pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn)::text as bytes', [newest.startLsn])
@@ -476,8 +475,7 @@ export async function refreshBasesAfterFork(zenith: Zenith, pg: string, onProgre
   const record = data.pgs[pg]
   if (areas.length === 0 || !record || record.timelineFork) return []
   if ((await clusterStatus(volumeStorage(data, record.storage).volumePath(record.volume))).status !== 'running') return []
-  const {default: pgClient} = await import('pg')
-  const client = new pgClient.Client(await pgConnection(zenith, pg))
+  const client = await newClient(await pgConnection(zenith, pg))
   await client.connect()
   let timeline: number
   try {

@@ -7,6 +7,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import type {Zenith} from '../context.js'
 import {ZenithError} from '../errors.js'
 import {findPgBinaries} from '../pg/binaries.js'
+import {newClient} from '../pg/client.js'
 import {type Cluster, clusterStatus, startCluster, stopCluster} from '../pg/cluster.js'
 import {prepareDataDir, removeRuntimeFiles} from '../pg/data-dir.js'
 import {pgConnection, pgRecord, switchWal} from '../pg/lifecycle.js'
@@ -172,8 +173,7 @@ async function pgRunning(data: StoreData, pg: string): Promise<boolean> {
 async function catchUp(zenith: Zenith, area: PitrRecord, wal: WalArea, waitSeconds: number, onProgress: OnProgress): Promise<void> {
   const before = new Date()
   const connection = await pgConnection(zenith, area.pg)
-  const {default: pgClient} = await import('pg')
-  const client = new pgClient.Client(connection)
+  const client = await newClient(connection)
   await client.connect()
   let wanted: string
   let lsn: string
@@ -344,7 +344,6 @@ async function stageWal(wal: WalArea, segments: WalSegment[], base: PitrBase, la
  * LSN against the target. A server that stops during recovery failed: explainFailure reads why.
  */
 async function waitForPromotion(cluster: Cluster, base: PitrBase, stagedBytes: bigint, target: RecoveryTarget, onProgress: OnProgress): Promise<number> {
-  const {default: pgClient} = await import('pg')
   const start = parseLsn(base.startLsn)
   const end = target.kind === 'lsn' ? target.lsn : start + stagedBytes
   const total = Number(end > start ? end - start : 0n)
@@ -352,7 +351,7 @@ async function waitForPromotion(cluster: Cluster, base: PitrBase, stagedBytes: b
   let replayed = 0
   for (;;) {
     if ((await clusterStatus(cluster.dataDir)).status !== 'running') throw new ZenithError('PITR_RECOVERY_FAILED', 'postgres stopped during recovery.', `See ${cluster.logFile}.`)
-    const client = new pgClient.Client({host: cluster.socketDir, port: cluster.port, user: 'postgres', database: 'postgres'})
+    const client = await newClient({host: cluster.socketDir, port: cluster.port, user: 'postgres', database: 'postgres'})
     try {
       await client.connect()
       const {rows} = await client.query<{recovering: boolean; lsn: string | null}>('select pg_is_in_recovery() as recovering, coalesce(pg_last_wal_replay_lsn(), pg_current_wal_lsn())::text as lsn')

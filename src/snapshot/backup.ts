@@ -1,6 +1,7 @@
 import {copyFile, mkdir, readdir, rm, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
+import {newClient} from '../pg/client.js'
 import type {OsUser} from '../pg/os-user.js'
 import {giveTo} from '../pg/os-user.js'
 
@@ -38,8 +39,7 @@ export async function copyWithBackupApi(options: {
   osUser?: OsUser
   copy: (finish: (copyDir: string) => Promise<BackupPoints>) => Promise<void>
 }): Promise<BackupPoints> {
-  const {default: pg} = await import('pg')
-  const client = new pg.Client(options.connection)
+  const client = await newClient(options.connection)
   await client.connect()
   try {
     const slot = `zenith_backup_${process.pid}_${Date.now() % 1_000_000}`

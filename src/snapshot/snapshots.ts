@@ -1,4 +1,5 @@
 import type {Zenith} from '../context.js'
+import {newClient} from '../pg/client.js'
 import {volumeStorage} from '../storage/registry.js'
 import {ZenithError} from '../errors.js'
 import {clusterStatus} from '../pg/cluster.js'
@@ -123,8 +124,7 @@ export async function createSnapshot(zenith: Zenith, ref: string, options: {onPr
 const REPLAY_BUDGET_BYTES = 1024 * 1024
 
 export async function checkpointIfBehind(connection: Connection): Promise<void> {
-  const {default: pg} = await import('pg')
-  const client = new pg.Client(connection)
+  const client = await newClient(connection)
   await client.connect()
   try {
     const {rows} = await client.query<{behind: string}>('select pg_wal_lsn_diff(pg_current_wal_lsn(), redo_lsn) as behind from pg_control_checkpoint()')

@@ -24,6 +24,7 @@ describeBrowser('zenith console in chromium', () => {
   let browser: Browser | undefined
   let page: Page
   let address = ''
+  let stopping = false
 
   beforeAll(async () => {
     home = await TestHome.create(9770)
@@ -38,6 +39,10 @@ describeBrowser('zenith console in chromium', () => {
       })
       void server!.then((result) => reject(new Error(`console exited: ${result.stderr}`)))
     })
+    // A server that stops on its own (not by the SIGTERM of afterAll) says why in the test's log.
+    void server.then((result) => {
+      if (!stopping) console.error(`zenith console exited early (${result.exitCode ?? result.signal}):\n${result.stdout}\n${result.stderr}`)
+    })
     const {chromium} = await import('playwright-core')
     // A fresh profile of its own each launch (playwright's), no network but loopback.
     browser = await chromium.launch({
@@ -49,6 +54,7 @@ describeBrowser('zenith console in chromium', () => {
 
   afterAll(async () => {
     await browser?.close()
+    stopping = true
     server?.kill('SIGTERM')
     await server
     await home?.destroy()

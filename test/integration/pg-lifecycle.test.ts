@@ -426,4 +426,20 @@ describe('the CLI itself', () => {
       await rm(path.dirname(parent), {recursive: true, force: true})
     }
   })
+
+  it('a client of zenith outlives the pg it is connected to stopping with --mode immediate', async () => {
+    // pg emits 'error' on a client whose server goes (after failing the query in flight); with no
+    // listener Node throws it and the process dies: `zenith serve` did, its sampler connected to a
+    // clone being destroyed. Here the query in flight fails, and this test process lives on.
+    const {newClient} = await import('../../src/pg/client.js')
+    const home = await newHome(6090)
+    await home.ok(['pg', 'create', 'gone'])
+    const client = await newClient({connectionString: await home.url('gone')})
+    await client.connect()
+    const running = expect(client.query('select pg_sleep(30)')).rejects.toThrow(/terminat/)
+    await home.ok(['pg', 'stop', 'gone', '--mode', 'immediate'])
+    await running
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    await expect(client.query('select 1')).rejects.toThrow(/not queryable|terminated|closed/)
+  })
 })
