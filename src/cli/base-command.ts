@@ -6,7 +6,7 @@ import {ZenithError, explainSystemError} from '../errors.js'
 import type {OnProgress} from '../progress.js'
 import {recoverInterrupted} from '../recovery.js'
 import {maskPasswords} from '../secrets.js'
-import {progressRenderer} from './progress.js'
+import {type ProgressView, progressRenderer} from './progress.js'
 import {type Writer, writer} from './writer.js'
 
 /**
@@ -18,6 +18,7 @@ export abstract class BaseCommand extends Command {
   static override enableJsonFlag = true
   private zenithPromise?: Promise<Zenith>
   private resultWriter?: Writer
+  private progressView?: ProgressView
 
   /** The opened ZENITH_HOME; opening it also repairs what an interrupted command left. */
   protected openZenith(): Promise<Zenith> {
@@ -40,13 +41,22 @@ export abstract class BaseCommand extends Command {
     return this.resultWriter
   }
 
+  /** One renderer per command run: its live steps end (done or failed) before the command does. */
   protected get progress(): OnProgress {
-    return progressRenderer({json: this.jsonEnabled()})
+    this.progressView ??= progressRenderer({json: this.jsonEnabled()})
+    return this.progressView.onProgress
+  }
+
+  protected override async finally(error: Error | undefined): Promise<void> {
+    await this.progressView?.finish(error !== undefined)
+    await super.finally(error)
   }
 
   protected override async catch(error: Error & {exitCode?: number; oclif?: {exit?: number}; code?: string}): Promise<void> {
     // this.exit() and --help/--version signal through errors oclif must see.
     if (error.code === 'EEXIT' || error.oclif?.exit === 0) throw error
+    // The step that failed shows it before the error is printed below it.
+    await this.progressView?.finish(true)
     // Every message may quote a URL the user typed (ours, a library's, a tool's): the last
     // place a password can be caught before it is printed.
     const described = describeFailure(error)
