@@ -117,6 +117,7 @@ describe('--json output', () => {
   it('of config and the pg lifecycle', async () => {
     // Settings first: the rest of the run uses the defaults.
     await pin('config list', ['config', 'list'])
+    await pin('version', ['version'])
     await pin('config set', ['config', 'set', 'default-storage', 'local'])
     await pin('config get', ['config', 'get', 'default-storage'])
     await pin('config unset', ['config', 'unset', 'default-storage'])

@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
+import {ZenithError} from '../../errors.js'
 import {createPg} from '../../pg/lifecycle.js'
 import {createPgFromSnapshot} from '../../import-export/create-pg.js'
 
@@ -8,6 +9,7 @@ export default class PgCreate extends BaseCommand {
   static override description = 'Create a data directory in a storage and start postgres on it'
   static override examples = [
     '<%= config.bin %> pg create',
+    '<%= config.bin %> pg create -n dev',
     '<%= config.bin %> pg create dev --port 5440 --set shared_buffers=256MB',
     '<%= config.bin %> pg create scratch -s fastdisk --no-start',
     '<%= config.bin %> pg create test --snapshot dev@before --cow',
@@ -16,6 +18,7 @@ export default class PgCreate extends BaseCommand {
 
   static override args = {name: Args.string({description: 'name of the new pg (default pgdata<N>)'})}
   static override flags = {
+    name: Flags.string({char: 'n', description: 'name of the new pg (the same as the argument, as the proposal writes it: pg create -n dev)'}),
     storage: Flags.string({char: 's', description: "storage to create it in (default: the snapshot's storage with --snapshot, else the default-storage setting, local unless set)"}),
     start: Flags.boolean({description: 'start postgres after creating it', default: true, allowNo: true}),
     port: Flags.integer({description: 'TCP port (default: the first free one from 5432)'}),
@@ -27,8 +30,12 @@ export default class PgCreate extends BaseCommand {
 
   async run() {
     const {args, flags} = await this.parse(PgCreate)
+    if (args.name && flags.name && args.name !== flags.name) {
+      throw new ZenithError('INVALID_ARGUMENT', `Two names for one pg: "${args.name}" and -n "${flags.name}".`, 'Give the name once: zenith pg create NAME, or zenith pg create -n NAME.')
+    }
+
     const zenith = await this.openZenith()
-    const options = {name: args.name, storage: flags.storage, port: flags.port, settings: flags.set, start: flags.start, readOnly: flags['read-only'], onProgress: this.progress}
+    const options = {name: args.name ?? flags.name, storage: flags.storage, port: flags.port, settings: flags.set, start: flags.start, readOnly: flags['read-only'], onProgress: this.progress}
     const pg = flags.snapshot
       ? await createPgFromSnapshot(zenith, {...options, snapshot: flags.snapshot, cow: flags.cow})
       : await createPg(zenith, options)
