@@ -5,7 +5,7 @@ import path from 'node:path'
 
 import {execa} from 'execa'
 
-import {BIN, TestHome} from '../helpers/zenith.js'
+import {TestHome} from '../helpers/zenith.js'
 
 /**
  * Issue 16, the small parts of the surface: shell completion by @oclif/plugin-autocomplete
