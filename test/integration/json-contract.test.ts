@@ -21,7 +21,7 @@ import {BIN, ROOT, type RunResult, TestHome} from '../helpers/zenith.js'
 const UPDATE = process.env.UPDATE_CONTRACT === '1'
 const CONTRACT_DIR = path.join(ROOT, 'test', 'contract')
 /** Commands without --json: their output is not a result (psql's own terminal session). */
-const WITHOUT_JSON = ['pg:psql']
+const WITHOUT_JSON = ['pg:psql', 'complete']
 /** Values that are maps of the user's own keys (postgres settings, storage options): only "object" is the contract. */
 const FREE_FORM = new Set(['settings', 'options'])
 
