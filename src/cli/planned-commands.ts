@@ -4,7 +4,7 @@
  * is not a misspelt `pg create`. Remove an entry when its command ships.
  */
 export const PLANNED_COMMANDS = [
-  'doctor', 'autocomplete', 'version',
+  'autocomplete', 'version',
 ] as const
 
 /** The planned command (or topic of planned commands, like `pitr`) that `id` names, if any. */
