@@ -28,12 +28,12 @@ export async function userCheck(home: string, data: StoreData | undefined): Prom
     .filter((record) => record.path && findDriver(record.driver)?.capabilities.volumes)
     .map((record) => record.path!)]
   const existing = (await Promise.all(folders.map(async (folder) => (await stat(folder).then(() => true, () => false)) ? folder : undefined))).filter((folder) => folder !== undefined)
-  const blocked: string[] = []
-  for (const folder of existing) {
-    const result = await run('runuser', ['-u', user.name, '--', 'test', '-x', folder])
-    if (result.exitCode === 127) return {name: 'user', status: 'fail', detail: 'running as root, but runuser (util-linux) is missing: zenith starts postgres through it', fix: 'Install util-linux'}
-    if (result.exitCode !== 0) blocked.push(folder)
+  const results = await Promise.all(existing.map(async (folder) => ({folder, exitCode: (await run('runuser', ['-u', user.name, '--', 'test', '-x', folder])).exitCode})))
+  if (results.some((result) => result.exitCode === 127)) {
+    return {name: 'user', status: 'fail', detail: 'running as root, but runuser (util-linux) is missing: zenith starts postgres through it', fix: 'Install util-linux'}
   }
+
+  const blocked = results.filter((result) => result.exitCode !== 0).map((result) => result.folder)
 
   const who = `running as root: postgres runs as the OS user ${user.name} (uid ${user.uid}, ${source})`
   if (blocked.length > 0) {

@@ -389,9 +389,9 @@ describe('the CLI itself', () => {
   })
 
   it('says a command of the planned surface is not available yet, with its own code', async () => {
-    const planned = await home.run(['doctor', '--json'])
+    const planned = await home.run(['version', '--json'])
     expect(planned.exitCode).toBe(2)
-    expect(planned.json.error).toMatchObject({code: 'NOT_AVAILABLE_YET', message: '"doctor" is not available yet in this version of zenith.'})
+    expect(planned.json.error).toMatchObject({code: 'NOT_AVAILABLE_YET', message: '"version" is not available yet in this version of zenith.'})
     expect(JSON.stringify(planned.json)).not.toContain('Did you mean')
   })
 

@@ -15,7 +15,7 @@ describe('an unknown command', () => {
   })
 
   test.each([
-    ['autocomplete:bash', '"autocomplete"'], ['version', '"version"'], ['doctor', '"doctor"'],
+    ['autocomplete:bash', '"autocomplete"'], ['version', '"version"'],
   ])('%s of the planned surface: not available yet, not a typo', (id, named) => {
     expect(explain(id)).toMatchObject({code: 'NOT_AVAILABLE_YET', exitCode: 2, message: `${named} is not available yet in this version of zenith.`})
   })
