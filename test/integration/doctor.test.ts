@@ -212,7 +212,7 @@ describe('zenith doctor finds what is missing', () => {
     expect(existsSync(other)).toBe(false)
   })
 
-  test('an s3 storage whose server stopped: FAIL within a few seconds', async () => {
+  test('an s3 storage without credentials, or whose server stopped: FAIL within a few seconds', async () => {
     const s3 = await S3Server.start()
     const home = await newHome(9830)
     try {
@@ -222,6 +222,15 @@ describe('zenith doctor finds what is missing', () => {
       expect(named(reachable.json.checks, 'storage tank')).toMatchObject({
         status: 'ok', detail: expect.stringMatching(new RegExp(`^s3 at s3://doctor: endpoint ${s3.endpoint}: credentials from the environment \\(AWS_ACCESS_KEY_ID\\), the bucket answers \\(\\d+ ms\\)$`)),
       })
+      // No credentials anywhere the SDK looks: a FAIL that says so, without waiting for a metadata service.
+      const noCredentials = {
+        AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '', AWS_SESSION_TOKEN: '', AWS_PROFILE: '',
+        AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/credentials', AWS_CONFIG_FILE: '/nonexistent/config', AWS_EC2_METADATA_DISABLED: 'true',
+      }
+      const anonymous = named(expectFailedJson(await home.run(['doctor', '--json'], {env: noCredentials}), ['storage tank']), 'storage tank')
+      expect(anonymous.detail).toContain(`endpoint ${s3.endpoint}: no S3 credentials found`)
+      expect(anonymous.fix).toBe('Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) in the environment of zenith')
+
       await s3.pause()
       const started = Date.now()
       const result = await home.run(['doctor', '--json'], {env: S3_CREDENTIALS})
