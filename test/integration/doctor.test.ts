@@ -9,6 +9,9 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 
+import {execa} from 'execa'
+
+import {type LoopMount, canMount, mountLoop} from '../helpers/loop.js'
 import {S3_CREDENTIALS, S3Server} from '../helpers/s3.js'
 import {type RunResult, TestHome, isRoot} from '../helpers/zenith.js'
 
@@ -265,5 +268,46 @@ describe('zenith doctor finds what is missing', () => {
     await home.ok(['storage', 'list'])
     const checks = expectFailedJson(await home.run(['doctor', '--json'], {env: {ZENITH_PG_USER: 'zenith-no-such-user'}}), ['user'])
     expect(named(checks, 'user').fix).toContain('useradd --system zenith-no-such-user')
+  })
+
+  ;(isRoot ? test : test.skip)('as root, a storage folder the postgres OS user cannot enter: FAIL with the chmod that opens it', async () => {
+    const home = await newHome(9848)
+    const parent = path.join(scratch, 'closed')
+    await mkdir(parent, {mode: 0o711})
+    await home.ok(['storage', 'attach', '-t', 'local', '-n', 'closed', '-c', `path=${path.join(parent, 'zenith')}`])
+    await chmod(parent, 0o700)
+    const user = named(expectFailedJson(await home.run(['doctor', '--json']), ['user']), 'user')
+    expect(user.detail).toMatch(new RegExp(`^running as root: postgres runs as the OS user postgres \\(uid \\d+, the default\\), which cannot enter ${path.join(parent, 'zenith')}$`))
+    expect(user.fix).toBe(`chmod o+x ${parent}`)
+  })
+})
+
+;(canMount ? describe : describe.skip)('zenith doctor on loop-mounted btrfs and XFS (root)', () => {
+  const mounts: LoopMount[] = []
+
+  afterAll(async () => {
+    for (const mount of mounts) await mount.unmount()
+  })
+
+  test('what each filesystem offers, low space as a warning, and a filesystem that is no longer mounted as a FAIL', async () => {
+    const [btrfs, xfs] = await Promise.all([mountLoop('btrfs', 256), mountLoop('xfs', 320)])
+    mounts.push(btrfs, xfs)
+    const home = await newHome(9847)
+    await home.ok(['storage', 'attach', '-t', 'btrfs', '-n', 'fast', '-c', `path=${btrfs.dir}`])
+    await home.ok(['storage', 'attach', '-t', 'local', '-n', 'xfs', '-c', `path=${xfs.dir}`])
+
+    const mounted = await home.ok(['doctor', '--json'])
+    expect(named(mounted.json.checks, 'storage fast')).toEqual({name: 'storage fast', status: 'ok',
+      detail: `btrfs at ${btrfs.dir}: writable; btrfs subvolumes and snapshots, quota groups on (exact snapshot sizes)`})
+    expect(named(mounted.json.checks, 'storage xfs')).toEqual({name: 'storage xfs', status: 'ok', detail: `local, reflink at ${xfs.dir}: writable; reflink copies (blocks shared)`})
+    // A few hundred MiB: under the 1 GiB that a warning starts at; warnings do not fail the report.
+    expect(named(mounted.json.checks, 'storage fast space')).toMatchObject({status: 'warn', detail: expect.stringMatching(/^only \S+ free of \S+ \(\d+%\)$/), fix: expect.stringContaining('zenith storage show fast')})
+
+    // Unmounted: the folders are still there, empty, on the disk below.
+    await execa('umount', [btrfs.dir])
+    await execa('umount', [xfs.dir])
+    const checks = expectFailedJson(await home.run(['doctor', '--json']), ['storage fast', 'storage xfs'])
+    expect(named(checks, 'storage fast')).toMatchObject({detail: `btrfs at ${btrfs.dir}: not on btrfs any more (is its filesystem unmounted?)`, fix: `Mount the btrfs filesystem at ${btrfs.dir} again`})
+    expect(named(checks, 'storage xfs').detail).toContain('its filesystem no longer shares blocks (reflink)')
   })
 })
