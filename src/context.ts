@@ -35,11 +35,11 @@ export async function createContext(home = resolveHome()): Promise<Zenith> {
   const info = await stat(home)
   if (!info.isDirectory()) throw new ZenithError('INVALID_ARGUMENT', `ZENITH_HOME ${home} is not a directory.`, 'Point ZENITH_HOME at a directory.')
   if (asRoot() && (info.mode & 0o011) !== 0o011) await chmod(home, (info.mode & 0o777) | 0o011)
+  return {home, store: new Store(home), socketDir: socketDirOf(home), logDir: path.join(home, 'logs')}
+}
+
+/** The short folder for the unix sockets of a home's pgs (see Zenith.socketDir); made by the first start. */
+export function socketDirOf(home: string): string {
   const hash = createHash('sha256').update(home).digest('hex').slice(0, 10)
-  return {
-    home,
-    store: new Store(home),
-    socketDir: path.join(os.tmpdir().length <= 20 ? os.tmpdir() : '/tmp', `zenith-${hash}`),
-    logDir: path.join(home, 'logs'),
-  }
+  return path.join(os.tmpdir().length <= 20 ? os.tmpdir() : '/tmp', `zenith-${hash}`)
 }

@@ -29,6 +29,7 @@ export type ErrorCode =
   | 'WAL_CONFLICT' | 'WAL_SEGMENT_NOT_FOUND' | 'PITR_TARGET_OUT_OF_RANGE' | 'PITR_RECOVERY_FAILED' | 'PITR_ARCHIVE_FAILING'
   | 'SNAPSHOT_REMOTE' | 'DIFF_UNRELATED' | 'PG_READ_ONLY'
   | 'CLONE_NOT_FOUND' | 'CLONE_PROTECTED' | 'ROUTE_NOT_FOUND'
+  | 'DOCTOR_FAILED'
 
 const EXIT_BY_CODE: Record<ErrorCode, number> = {
   INVALID_NAME: EXIT_CODES.USAGE, INVALID_ARGUMENT: EXIT_CODES.USAGE, INVALID_REF: EXIT_CODES.USAGE,
@@ -56,10 +57,18 @@ const EXIT_BY_CODE: Record<ErrorCode, number> = {
   SNAPSHOT_REMOTE: EXIT_CODES.USAGE, DIFF_UNRELATED: EXIT_CODES.USAGE, PG_READ_ONLY: EXIT_CODES.CONFLICT,
   // The REST API's (zenith serve): a clone id it does not know, a protected clone, a path it has no route for.
   CLONE_NOT_FOUND: EXIT_CODES.NOT_FOUND, CLONE_PROTECTED: EXIT_CODES.CONFLICT, ROUTE_NOT_FOUND: EXIT_CODES.NOT_FOUND,
+  // `zenith doctor` found something this machine or home lacks (each check says what and how to fix it).
+  DOCTOR_FAILED: EXIT_CODES.ENVIRONMENT,
 }
 
 export class ZenithError extends Error {
   override readonly name = 'ZenithError'
+  /**
+   * What the command found before it failed, still worth printing (`zenith doctor`'s checks):
+   * under --json its keys go into the one document beside `error`.
+   */
+  result?: Record<string, unknown>
+
   constructor(readonly code: ErrorCode, message: string, readonly hint?: string) {
     super(message)
   }

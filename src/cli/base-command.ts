@@ -63,7 +63,8 @@ export abstract class BaseCommand extends Command {
     const failure = {...described, message: maskPasswords(described.message), hint: described.hint === undefined ? undefined : maskPasswords(described.hint)}
     process.exitCode = failure.exitCode
     if (this.jsonEnabled()) {
-      this.logJson({error: {code: failure.code, message: failure.message, hint: failure.hint}})
+      // A result that comes with the error (doctor's report) is in the same document: {...result, error}.
+      this.logJson({...failure.result, error: {code: failure.code, message: failure.message, hint: failure.hint}})
       return
     }
 
@@ -75,9 +76,9 @@ export abstract class BaseCommand extends Command {
   }
 }
 
-function describeFailure(raw: Error & {oclif?: {exit?: number}}): {code: string; message: string; hint?: string; exitCode: number} {
+function describeFailure(raw: Error & {oclif?: {exit?: number}}): {code: string; message: string; hint?: string; exitCode: number; result?: Record<string, unknown>} {
   const error = explainSystemError(raw) ?? raw
-  if (error instanceof ZenithError) return {code: error.code, message: error.message, hint: error.hint, exitCode: error.exitCode}
+  if (error instanceof ZenithError) return {code: error.code, message: error.message, hint: error.hint, exitCode: error.exitCode, result: error.result}
   if (error.oclif?.exit !== undefined) {
     // A parse error from oclif (unknown flag, missing argument): the user's input.
     return {code: 'INVALID_ARGUMENT', message: error.message.split('\n')[0], hint: error.message.split('\n').slice(1).join(' ').trim() || 'See --help.', exitCode: 2}

@@ -1,6 +1,6 @@
 import {type Hook, toConfiguredId} from '@oclif/core'
 
-import {plannedCommand} from '../cli/planned-commands.js'
+import {PLANNED_COMMANDS, plannedCommand} from '../cli/planned-commands.js'
 import {ZenithError} from '../errors.js'
 
 /**
@@ -29,14 +29,14 @@ export default hook
  * (`pg:craete:foo`): the command is the longest leading part that is a planned command or near
  * a real one; what follows it are its arguments, kept in the suggestion.
  */
-export function explainUnknownCommand(id: string, ids: string[], show: (id: string) => string, bin: string): ZenithError {
+export function explainUnknownCommand(id: string, ids: string[], show: (id: string) => string, bin: string, planned: readonly string[] = PLANNED_COMMANDS): ZenithError {
   const parts = id.split(':')
   const prefixes = parts.map((_, i) => parts.slice(0, parts.length - i).join(':'))
   // Planned first: `pg promote a` is a command to come, not a typo of `pg create`.
   for (const typed of prefixes) {
-    const planned = plannedCommand(typed, ids)
-    if (planned) {
-      return new ZenithError('NOT_AVAILABLE_YET', `"${show(planned)}" is not available yet in this version of ${bin}.`,
+    const found = plannedCommand(typed, ids, planned)
+    if (found) {
+      return new ZenithError('NOT_AVAILABLE_YET', `"${show(found)}" is not available yet in this version of ${bin}.`,
         `It is planned; run \`${bin} --help\` for the commands this version has.`)
     }
   }

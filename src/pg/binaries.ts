@@ -26,12 +26,7 @@ export async function findPgBinaries(zenith: {home: string}, major?: number): Pr
   const file = cacheFile(zenith.home)
   const fromCache = await readCache(file, major)
   if (fromCache) return fromCache
-  const seen: PgBinaries[] = []
-  for (const dir of await candidateDirs()) {
-    const binaries = await probe(dir)
-    if (binaries && !seen.some((other) => other.dir === binaries.dir)) seen.push(binaries)
-  }
-
+  const seen = await listPgBinaries(process.env.ZENITH_PG_BIN)
   await writeCache(file, seen)
   const match = seen.find((binaries) => major === undefined || binaries.major === major)
   if (match) return match
@@ -46,6 +41,21 @@ export async function findPgBinaries(zenith: {home: string}, major?: number): Pr
   throw new ZenithError('PG_BINARIES_NOT_FOUND',
     `No PostgreSQL${major === undefined ? '' : ` ${major}`} server binaries (initdb, pg_ctl, postgres) were found.`,
     `Install them (Debian/Ubuntu: apt-get install postgresql-${wanted}; RHEL: dnf install postgresql${wanted}-server; macOS: brew install postgresql@${wanted}) or set ZENITH_PG_BIN to their directory.`)
+}
+
+/**
+ * Every postgres bin directory the search finds, in its order (the first is what a pg without a
+ * major uses), without the cache: what `zenith doctor` lists. `pgBin` stands for ZENITH_PG_BIN
+ * (undefined: search as if it were not set).
+ */
+export async function listPgBinaries(pgBin: string | undefined): Promise<PgBinaries[]> {
+  const seen: PgBinaries[] = []
+  for (const dir of await candidateDirs(pgBin)) {
+    const binaries = await probe(dir)
+    if (binaries && !seen.some((other) => other.dir === binaries.dir)) seen.push(binaries)
+  }
+
+  return seen
 }
 
 /**
@@ -99,9 +109,9 @@ async function writeCache(file: string, found: PgBinaries[]): Promise<void> {
   }
 }
 
-async function candidateDirs(): Promise<string[]> {
+async function candidateDirs(pgBin: string | undefined): Promise<string[]> {
   const dirs: string[] = []
-  if (process.env.ZENITH_PG_BIN) return [process.env.ZENITH_PG_BIN]
+  if (pgBin) return [pgBin]
   const pgConfig = await run('pg_config', ['--bindir'])
   if (pgConfig.exitCode === 0) dirs.push(pgConfig.stdout.trim())
   for (const dir of (process.env.PATH ?? '').split(path.delimiter)) if (dir) dirs.push(dir)

@@ -39,6 +39,28 @@ export interface Storage {
    * process still writing into them); returns the names of what it removed.
    */
   reclaim(): Promise<string[]>
+  /**
+   * Whether the storage can be used now, for `zenith doctor`: its folder, filesystem or bucket
+   * answers and can be written (a small probe that is removed again), and the room left there.
+   * Never throws: what is wrong is a `fail` note with the command that fixes it. Gives up after
+   * `timeoutMs` for a storage across the network.
+   */
+  checkHealth(options: {timeoutMs: number}): Promise<StorageHealth>
+}
+
+/** One finding of a health check: `warn` still works (with a drawback), `fail` does not. */
+export interface HealthNote {
+  status: 'ok' | 'warn' | 'fail'
+  detail: string
+  /** The command or step that fixes a warn or fail. */
+  fix?: string
+}
+
+export interface StorageHealth {
+  /** The storage answers and can be written; for folders also what its filesystem can do. */
+  access: HealthNote
+  /** Room left where it writes (a folder's filesystem, a ZFS dataset), when the storage can tell (not a bucket). */
+  space?: {freeBytes: number; totalBytes: number}
 }
 
 /**

@@ -132,6 +132,12 @@ describe('--json output', () => {
     await pin('pg start', ['pg', 'start', 'shape'])
     await pin('pg restart', ['pg', 'restart', 'shape'])
 
+    // doctor: the report; a failed one is the same report with the error beside it (exit 6).
+    await pin('doctor', ['doctor'])
+    const failed = await home.run(['doctor', '--json'], {env: {ZENITH_PG_BIN: path.join(scratch, 'no-such-bin')}})
+    expect(failed.exitCode).toBe(6)
+    shapes['doctor (a failure)'] = shapeOf({...failed.json, checks: failed.json.checks.filter((check: {status: string}) => check.status === 'fail')})
+
     // Replicas: each is an entry of its own in pg list, with its primary and replication state.
     await pin('pg start --replica', ['pg', 'start', 'shape', '--replica'])
     await pin('pg list (a replica)', ['pg', 'list'], (json) => json.find((item: {primary?: string}) => item.primary))

@@ -7,7 +7,7 @@ import type {StorageRecord} from '../../state/schema.js'
 import type {StorageKind} from '../driver.js'
 import {assertDataFilesystem} from '../filesystem.js'
 import {copyTree, diskUsage, syncFilesystem} from '../folders.js'
-import type {StorageCapabilities} from '../storage.js'
+import type {HealthNote, StorageCapabilities} from '../storage.js'
 import {type FolderDriver, FolderStorage, attachFolder, configureFolder} from './folder.js'
 
 const BTRFS_MAGIC = 0x91_23_68_3E
@@ -64,6 +64,23 @@ export class BtrfsStorage extends FolderStorage {
 
   protected async makeFolder(target: string): Promise<void> {
     await btrfs(['subvolume', 'create', target])
+  }
+
+  protected async filesystemHealth(): Promise<HealthNote> {
+    if (!(await isOnBtrfs(this.root))) {
+      return {status: 'fail', detail: 'not on btrfs any more (is its filesystem unmounted?)', fix: `Mount the btrfs filesystem at ${this.root} again`}
+    }
+
+    if ((await run('btrfs', ['--version'])).exitCode !== 0) {
+      return {status: 'fail', detail: 'on btrfs, but the btrfs command is missing', fix: 'Install btrfs-progs (apt-get install btrfs-progs)'}
+    }
+
+    const quota = (await run('btrfs', ['qgroup', 'show', '-f', this.root])).exitCode === 0
+    if (quota) return {status: 'ok', detail: 'writable; btrfs subvolumes and snapshots, quota groups on (exact snapshot sizes)'}
+    const detail = 'writable; btrfs subvolumes and snapshots, quota groups off (snapshot sizes are logical)'
+    // Attached with -t btrfs and without -c quota=off: zenith enabled quotas then, and someone turned them off.
+    if (this.type === 'btrfs' && this.record.options.quota !== 'off') return {status: 'warn', detail, fix: `btrfs quota enable ${this.root}`}
+    return {status: 'ok', detail}
   }
 
   protected async copyInto(source: string, target: string, mode: 'thin' | 'full'): Promise<void> {

@@ -2,7 +2,7 @@ import {mkdir} from 'node:fs/promises'
 
 import type {StorageRecord} from '../../state/schema.js'
 import {copyTree} from '../folders.js'
-import type {StorageCapabilities} from '../storage.js'
+import type {HealthNote, StorageCapabilities} from '../storage.js'
 import {type FolderDriver, FolderStorage} from './folder.js'
 
 const capabilities: StorageCapabilities = {volumes: true, atomicSnapshot: false, thinClone: false, exactSize: false, wal: true}
@@ -18,6 +18,10 @@ export class CopyStorage extends FolderStorage {
 
   protected async copyInto(source: string, target: string): Promise<void> {
     await copyTree(source, target, 'never')
+  }
+
+  protected async filesystemHealth(): Promise<HealthNote> {
+    return {status: 'ok', detail: 'writable; plain copies (its filesystem cannot share blocks, so --cow is refused)'}
   }
 }
 

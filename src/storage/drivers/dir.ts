@@ -12,7 +12,8 @@ import type {StorageRecord, StorageType} from '../../state/schema.js'
 import type {StorageDriver, StorageKind} from '../driver.js'
 import {assertDataFilesystem} from '../filesystem.js'
 import {probeObjectStore} from '../objects.js'
-import type {ObjectStorage, StorageCapabilities, WalArea} from '../storage.js'
+import {filesystemSpace, folderProblem} from '../health.js'
+import type {ObjectStorage, StorageCapabilities, StorageHealth, WalArea} from '../storage.js'
 import {FolderWalArea, walAreaPath} from '../wal.js'
 
 const capabilities: StorageCapabilities = {volumes: false, atomicSnapshot: false, thinClone: false, exactSize: false, wal: true}
@@ -80,6 +81,13 @@ export class DirStorage implements ObjectStorage {
       return folder
     })()
     return this.staging
+  }
+
+  /** Its folder (made when it was attached) exists and takes a write: a share that is not mounted fails here. */
+  async checkHealth(): Promise<StorageHealth> {
+    const problem = await folderProblem(this.root, this.name)
+    if (problem) return {access: problem}
+    return {access: {status: 'ok', detail: 'writable'}, space: await filesystemSpace(this.root)}
   }
 
   /** Creates the folder (a missing parent is the user's typo: refuse). */

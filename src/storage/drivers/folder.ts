@@ -9,7 +9,8 @@ import type {StorageRecord, StorageType} from '../../state/schema.js'
 import type {AttachContext, StorageDraft, StorageDriver, StorageKind} from '../driver.js'
 import {assertDataFilesystem} from '../filesystem.js'
 import {diskUsage, syncFilesystem} from '../folders.js'
-import type {StorageCapabilities, VolumeStorage, WalArea} from '../storage.js'
+import {filesystemSpace, folderProblem} from '../health.js'
+import type {HealthNote, StorageCapabilities, StorageHealth, VolumeStorage, WalArea} from '../storage.js'
 import {FolderWalArea, walAreaPath} from '../wal.js'
 
 /**
@@ -39,6 +40,12 @@ export abstract class FolderStorage implements VolumeStorage {
   protected abstract makeFolder(target: string): Promise<void>
   /** Copies `source` to the new folder `target`: `thin` shares blocks where the medium can. */
   protected abstract copyInto(source: string, target: string, mode: 'thin' | 'full'): Promise<void>
+
+  /**
+   * What the folder's filesystem offers this driver now (checked by `zenith doctor` once the
+   * folder takes a write): a btrfs storage whose filesystem was unmounted sits on the disk below.
+   */
+  protected abstract filesystemHealth(): Promise<HealthNote>
 
   /** Bytes that only `target` holds, where the medium can tell. */
   protected async exclusiveBytes(_target: string): Promise<number | undefined> {
@@ -141,6 +148,13 @@ export abstract class FolderStorage implements VolumeStorage {
     await this.ensureLayout()
     const stats = await statfs(this.root)
     return {usedBytes: await this.usedBytes(), freeBytes: stats.bavail * stats.bsize, totalBytes: stats.blocks * stats.bsize}
+  }
+
+  async checkHealth(): Promise<StorageHealth> {
+    const problem = await folderProblem(this.root, this.name)
+    if (problem) return {access: problem}
+    const [access, space] = await Promise.all([this.filesystemHealth(), filesystemSpace(this.root)])
+    return {access, space}
   }
 
   async reclaim(): Promise<string[]> {

@@ -4,7 +4,7 @@ import path from 'node:path'
 
 import type {StorageRecord} from '../../state/schema.js'
 import {copyTree} from '../folders.js'
-import type {StorageCapabilities} from '../storage.js'
+import type {HealthNote, StorageCapabilities} from '../storage.js'
 import {type FolderDriver, FolderStorage} from './folder.js'
 
 const capabilities: StorageCapabilities = {volumes: true, atomicSnapshot: false, thinClone: true, exactSize: false, wal: true}
@@ -24,6 +24,12 @@ export class ReflinkStorage extends FolderStorage {
 
   protected async copyInto(source: string, target: string, mode: 'thin' | 'full'): Promise<void> {
     await copyTree(source, target, mode === 'thin' ? 'always' : 'never')
+  }
+
+  protected async filesystemHealth(): Promise<HealthNote> {
+    if (await reflinkDriver.probe(this.root)) return {status: 'ok', detail: 'writable; reflink copies (blocks shared)'}
+    return {status: 'fail', detail: `writable, but its filesystem no longer shares blocks (reflink), which clones and snapshots here rely on`,
+      fix: `Mount the reflink filesystem (XFS with reflink=1) at ${this.root} again`}
   }
 }
 

@@ -10,7 +10,7 @@ import {ZenithError} from '../../errors.js'
 import type {StorageRecord, StorageType} from '../../state/schema.js'
 import type {StorageDriver, StorageKind} from '../driver.js'
 import {probeObjectStore} from '../objects.js'
-import type {ObjectStorage, StorageCapabilities, WalArea} from '../storage.js'
+import type {ObjectStorage, StorageCapabilities, StorageHealth, WalArea} from '../storage.js'
 import {ObjectWalArea, walAreaPath} from '../wal.js'
 
 const capabilities: StorageCapabilities = {volumes: false, atomicSnapshot: false, thinClone: false, exactSize: false, wal: true}
@@ -60,6 +60,55 @@ export class S3Storage implements ObjectStorage {
   /** Nothing to reclaim: an object appears whole or not at all. */
   async reclaim(): Promise<string[]> {
     return []
+  }
+
+  /**
+   * Credentials can be found and the bucket answers a one-key listing of the prefix, within
+   * `timeoutMs` (credential lookup included: the SDK's chain may wait for an instance metadata
+   * service that is not there). Nothing is written. The client is closed afterwards, so that a
+   * server that never answers does not keep zenith alive.
+   */
+  async checkHealth({timeoutMs}: {timeoutMs: number}): Promise<StorageHealth> {
+    const where = this.options.endpoint ? `endpoint ${this.options.endpoint}: ` : ''
+    const started = Date.now()
+    const abort = new AbortController()
+    let timer: NodeJS.Timeout | undefined
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        abort.abort()
+        reject(Object.assign(new Error(`no answer within ${timeoutMs / 1000} s`), {name: 'TimeoutError'}))
+      }, timeoutMs)
+    })
+    const {client, sdk} = await this.client()
+    let stage = 'credentials'
+    try {
+      await Promise.race([deadline, (async () => {
+        await client.config.credentials()
+        stage = 'bucket'
+        await client.send(new sdk.ListObjectsCommand({Bucket: this.options.bucket, Prefix: this.keyOf(''), MaxKeys: 1}), {abortSignal: abort.signal})
+      })()])
+      return {access: {status: 'ok', detail: `${where}credentials ${credentialSource()}, the bucket answers (${Date.now() - started} ms)`}}
+    } catch (error) {
+      const failure = error as {name?: string; message?: string}
+      if (stage === 'credentials') {
+        return {access: {status: 'fail', detail: `${where}no S3 credentials found (${failure.name === 'TimeoutError' ? failure.message : 'none in the environment and no AWS profile'})`,
+          fix: 'Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) in the environment of zenith'}}
+      }
+
+      if (failure.name === 'TimeoutError' || failure.name === 'AbortError') {
+        return {access: {status: 'fail', detail: `${where}the S3 server did not answer within ${timeoutMs / 1000} s`,
+          fix: 'Check the network and the endpoint (zenith storage show NAME); start the server if it is yours'.replace('NAME', this.name)}}
+      }
+
+      const explained = explainS3Error(error, this.options, '')
+      const message = explained instanceof ZenithError ? explained.message : failure.message ?? String(error)
+      const fix = explained instanceof ZenithError && explained.hint ? explained.hint.replace(/\.$/, '') : 'Check the bucket, the endpoint and the credentials'
+      return {access: {status: 'fail', detail: `${where}${message.replace(/\.$/, '')}`, fix}}
+    } finally {
+      clearTimeout(timer)
+      client.destroy()
+      this.clientPromise = undefined
+    }
   }
 
   /** A bucket exists before it is attached: nothing to create. */
@@ -293,6 +342,13 @@ export function s3Options(options: Record<string, string>, env: NodeJS.ProcessEn
     forcePathStyle: pathStyle === 'true',
     checksums,
   }
+}
+
+/** Where the SDK's default chain will take the credentials from, for messages (never the credentials). */
+function credentialSource(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.AWS_ACCESS_KEY_ID) return 'from the environment (AWS_ACCESS_KEY_ID)'
+  if (env.AWS_PROFILE) return `from the AWS profile ${env.AWS_PROFILE}`
+  return 'from the AWS default chain'
 }
 
 const OBJECT_MISSING = Symbol('object missing')

@@ -10,7 +10,8 @@ import type {StorageRecord, StorageType} from '../../state/schema.js'
 import type {AttachContext, StorageDraft, StorageDriver, StorageKind} from '../driver.js'
 import {assertDataFilesystem} from '../filesystem.js'
 import {copyTree} from '../folders.js'
-import type {StorageCapabilities, VolumeStorage, WalArea} from '../storage.js'
+import {folderProblem} from '../health.js'
+import type {StorageCapabilities, StorageHealth, VolumeStorage, WalArea} from '../storage.js'
 import {FolderWalArea, walAreaPath} from '../wal.js'
 
 const capabilities: StorageCapabilities = {volumes: true, atomicSnapshot: true, thinClone: true, exactSize: true, wal: true}
@@ -197,6 +198,43 @@ export class ZfsStorage implements VolumeStorage {
     const dataset = this.live(entries, this.snapshotPath(item.snapshot!), `snapshot ${item.snapshot}`)
     const image = dataset.origin && !dataset.origin.endsWith(`@${FROZEN}`) ? entries.find((entry) => entry.name === dataset.origin) : undefined
     return {bytes: dataset.used + (image?.used ?? 0), exclusive: true}
+  }
+
+  /** Its dataset answers, is mounted where the record says and takes a write; its room is the dataset's. */
+  async checkHealth(): Promise<StorageHealth> {
+    const pool = this.dataset.split('/')[0]
+    const got = await run('zfs', ['get', '-H', '-o', 'value', 'mounted,mountpoint', this.dataset])
+    if (got.exitCode === 127) {
+      return {access: {status: 'fail', detail: 'the zfs and zpool commands are missing',
+        fix: 'Install OpenZFS (apt-get install zfsutils-linux, with its kernel module) or zfs-fuse (apt-get install zfs-fuse)'}}
+    }
+
+    if (got.exitCode !== 0) {
+      const pools = await run('zpool', ['list', '-H', '-o', 'name'])
+      if (pools.exitCode !== 0) {
+        const fuse = (await zfsImplementation()) === 'zfs-fuse'
+        return {access: {status: 'fail', detail: `ZFS does not answer: \`zpool list\` failed: ${tail(pools.stderr, 1) || `exit code ${pools.exitCode}`}`,
+          fix: fuse ? 'Start the zfs-fuse daemon (as root: zfs-fuse)' : 'Load the kernel module (modprobe zfs)'}}
+      }
+
+      const hasPool = pools.stdout.split('\n').includes(pool)
+      return {access: {status: 'fail', detail: hasPool ? `the dataset ${this.dataset} is missing from pool ${pool}` : `there is no ZFS pool ${pool} (zpool list shows ${pools.stdout.trim().split('\n').filter(Boolean).join(', ') || 'none'})`,
+        fix: hasPool ? `Restore ${this.dataset}, or forget the storage: zenith storage detach ${this.name}` : `Import the pool (zpool import ${pool}), or forget the storage: zenith storage detach ${this.name}`}}
+    }
+
+    const [mounted, mountpoint] = got.stdout.trim().split('\n')
+    if (path.resolve(mountpoint ?? '') !== path.resolve(this.root)) {
+      return {access: {status: 'fail', detail: `${this.dataset} is mounted at ${mountpoint}, not here where its pgs and snapshots are`, fix: `zfs set mountpoint=${this.root} ${this.dataset}`}}
+    }
+
+    if (mounted !== 'yes') return {access: {status: 'fail', detail: `${this.dataset} is not mounted`, fix: `zfs mount ${this.dataset}`}}
+    const problem = await folderProblem(this.root, this.name)
+    if (problem) return {access: problem}
+    const [mine, whole] = await Promise.all([properties(this.dataset, ['used', 'available']), properties(pool, ['used', 'available'])])
+    return {
+      access: {status: 'ok', detail: `dataset ${this.dataset} mounted here, writable; ZFS datasets, snapshots and clones`},
+      space: {freeBytes: mine.available, totalBytes: whole.used + whole.available},
+    }
   }
 
   /** The storage's dataset's use, the pool's free space and size. */
