@@ -93,8 +93,7 @@ const common = {
   external: ['pg-native', 'typescript'],
   // Class and function names stay: oclif and error messages show some of them.
   keepNames: true,
-  minifyWhitespace: true,
-  minifySyntax: true,
+  minify: true,
   legalComments: 'none',
 }
 
