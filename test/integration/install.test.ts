@@ -126,6 +126,12 @@ describe('installs', () => {
     const env = {PATH: await pathWithoutNode(), HOME: work}
     expect((await execa('sh', ['-c', 'command -v node'], {env, extendEnv: false, reject: false})).exitCode).not.toBe(0)
     await expectVersion(BINARY)
+    // The same commands, topics and flags as the npm install's (the bundle lists src/commands itself).
+    for (const args of [['--help'], ['pg', '--help'], ['snapshot', '--help'], ['pitr', '--help'], ['storage', '--help'], ['config', '--help']]) {
+      const [binary, npm] = await Promise.all([execa(BINARY, args, {env, extendEnv: false}), execa('node', [path.join(ROOT, 'bin', 'run.js'), ...args])])
+      expect(String(binary.stdout)).toBe(String(npm.stdout))
+    }
+
     await expectPgSession(BINARY, 9920, env)
   }, 300_000)
 
