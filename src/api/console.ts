@@ -4,9 +4,12 @@ import {fileURLToPath} from 'node:url'
 
 import type {FastifyInstance} from 'fastify'
 
+import {embeddedAsset} from '../single-executable.js'
+
 /**
  * The web console (`zenith console`): three static files shipped in the package's `console/`
- * folder (no CDN, no build step), served by the API server at `/` and `/console/*`.
+ * folder (no CDN, no build step), served by the API server at `/` and `/console/*`. The single
+ * executable carries them as its assets `console/<file>`.
  */
 const ASSETS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'console')
 const TYPES: Record<string, string> = {
@@ -26,7 +29,7 @@ export function registerConsole(app: FastifyInstance): void {
     // The page must never be framed by another site, and loads nothing from elsewhere.
     reply.header('Content-Security-Policy', "default-src 'self'; frame-ancestors 'none'")
     reply.header('Cache-Control', 'no-cache')
-    return readFile(path.join(ASSETS, file))
+    return embeddedAsset(`console/${file}`) ?? readFile(path.join(ASSETS, file))
   }
 
   app.get('/', async (_request, reply) => send('index.html', reply))

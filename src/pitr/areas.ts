@@ -18,7 +18,7 @@ import {openStorage, volumeStorage} from '../storage/registry.js'
 import {type Storage, type WalArea, type WalSegment, hasVolumes} from '../storage/storage.js'
 import {type AreaConfig, type ArchiveConfig, readAreaStatus} from '../wal-agent/config.js'
 import {type DrainReport, spoolCount} from '../wal-agent/archive.js'
-import {agentDir, archiveConfigFile, archiveSettings, areaStateDir, installAgent, pgPitrDir, pitrRoot} from '../wal-agent/install.js'
+import {agentCommand, archiveConfigFile, archiveSettings, areaStateDir, installAgent, pgPitrDir, pitrRoot} from '../wal-agent/install.js'
 import {removeBase, takeBase} from './bases.js'
 import {parseLsn, segmentNameOf} from './lsn.js'
 import {BASE_EVERY_BYTES, BASE_EVERY_SECONDS, formatTtl, parseSizeLimit, parseTtl, planGc} from './policy.js'
@@ -204,14 +204,17 @@ async function areaConfig(zenith: Zenith, data: StoreData, area: PitrRecord): Pr
   return {name: area.name, stateDir, target: {kind: 's3', location: await storage.agentLocation(), keyPrefix: `wal/${area.name}/`}}
 }
 
-/** The postgres OS user must be able to run node and read the agent: checked before postgres relies on it. */
+/**
+ * The postgres OS user must be able to run node and read the agent (or run the single
+ * executable): checked before postgres relies on it. Without arguments the agent exits 2.
+ */
 async function checkAgentRuns(zenith: Zenith, osUser: OsUser | undefined): Promise<void> {
   await installAgent(zenith.home)
-  const args = [process.execPath, path.join(agentDir(zenith.home), 'main.js')]
+  const args = agentCommand(zenith.home)
   const result = osUser ? await run('runuser', ['-u', osUser.name, '--', ...args]) : await run(args[0], args.slice(1))
   if (result.exitCode !== 2) {
     throw new ZenithError('PERMISSION_DENIED', `The archive command cannot run as ${osUser ? `the OS user "${osUser.name}"` : 'this user'}: ${result.stderr.trim().split('\n').at(-1) ?? ''}`,
-      `It runs ${process.execPath} ${args[1]}: every folder on both paths must be readable and traversable by that user (chmod o+rx).`)
+      `It runs ${args.join(' ')}: every folder on the way to each file must be readable and traversable by that user (chmod o+rx).`)
   }
 }
 
@@ -381,7 +384,8 @@ async function sendSpool(zenith: Zenith, area: PitrRecord): Promise<DrainReport>
   const stateDir = areaStateDir(zenith.home, area.pg, area.name)
   if ((await spoolCount({stateDir})) === 0) return {area: area.name, sent: 0, backlog: 0}
   await installAgent(zenith.home)
-  const [command, args] = asUser(await pgOsUser(zenith), process.execPath, [path.join(agentDir(zenith.home), 'main.js'), 'drain', archiveConfigFile(zenith.home, area.pg), area.name])
+  const [program, ...first] = agentCommand(zenith.home)
+  const [command, args] = asUser(await pgOsUser(zenith), program, [...first, 'drain', archiveConfigFile(zenith.home, area.pg), area.name])
   const result = await run(command, args)
   if (result.exitCode !== 0) return {area: area.name, sent: 0, backlog: await spoolCount({stateDir}), error: result.stderr.trim() || `the archive command exited ${result.exitCode}`}
   return JSON.parse(result.stdout) as DrainReport

@@ -2,6 +2,7 @@ import {open} from 'node:fs/promises'
 import {availableParallelism} from 'node:os'
 import {Worker} from 'node:worker_threads'
 
+import {embeddedAsset} from '../single-executable.js'
 import type {TargetFile, WriteReply, WriterRequest} from './chunk-writer.js'
 
 /** Writer threads at most: past the cores, or past what the disk takes, more only cost memory. */
@@ -44,10 +45,13 @@ export class ChunkWriters {
   constructor(private readonly files: TargetFile[], count = ChunkWriters.count(files.length)) {
     this.remaining = files.map((file) => file.places)
     const empty = files.flatMap((file, index) => (file.places === 0 ? [index] : []))
+    // The single executable has no chunk-writer.js beside it: it carries the thread's bundle.
+    const script = embeddedAsset('chunk-writer.cjs')?.toString('utf8')
     this.workers = Array.from({length: count}, (_, index) => {
-      const worker = new Worker(new URL('chunk-writer.js', import.meta.url), {
-        workerData: {files, empty: empty.filter((_, i) => i % count === index)},
-      })
+      const workerData = {files, empty: empty.filter((_, i) => i % count === index)}
+      const worker = script
+        ? new Worker(script, {eval: true, workerData})
+        : new Worker(new URL('chunk-writer.js', import.meta.url), {workerData})
       worker.on('message', (reply: WriteReply) => {
         const waiting = this.pending.get(reply.id)
         this.pending.delete(reply.id)

@@ -38,18 +38,41 @@ export function areaStateDir(home: string, pg: string, area: string): string {
  * would archive a mostly empty 16 MB segment each time; extract-snapshot switches WAL itself
  * when it needs the newest records.
  */
-export function archiveSettings(home: string, pg: string, node = process.execPath): Record<string, string> {
-  const command = [node, path.join(agentDir(home), 'main.js'), 'archive', archiveConfigFile(home, pg)].map(shellQuote).join(' ')
+export function archiveSettings(home: string, pg: string): Record<string, string> {
+  const command = [...agentCommand(home), 'archive', archiveConfigFile(home, pg)].map(shellQuote).join(' ')
   return {archive_mode: 'on', archive_command: `${command} "%p" "%f"`, wal_level: 'replica'}
+}
+
+/**
+ * The first argument with which the single executable (src/sea/main.ts) runs the agent it
+ * carries instead of a zenith command: `zenith --zenith-wal-agent archive CONFIG %p %f`.
+ */
+export const WAL_AGENT_ARGUMENT = '--zenith-wal-agent'
+
+/**
+ * The program and first arguments that run the agent: node and the copy in ZENITH_HOME/pitr/agent
+ * or, in the single executable, that executable itself, which carries the agent: then the
+ * postgres OS user must be able to run it (a folder like /usr/local/bin, not one under /root).
+ */
+export function agentCommand(home: string): string[] {
+  return isSingleExecutable() ? [process.execPath, WAL_AGENT_ARGUMENT] : [process.execPath, path.join(agentDir(home), 'main.js')]
+}
+
+/** As src/single-executable.ts asks it: this folder imports nothing of zenith's. */
+function isSingleExecutable(): boolean {
+  const sea = process.getBuiltinModule?.('node:sea') as {isSea(): boolean} | undefined
+  return sea?.isSea() ?? false
 }
 
 /**
  * Copies the agent next to the store, where the postgres OS user can read it (zenith's own
  * folder may be under /root); run before every start of an archiving pg, so that an upgraded
  * zenith's agent is the one that runs. Each file is replaced by a rename: an archive command
- * starting meanwhile reads the old or the new file, never half of one.
+ * starting meanwhile reads the old or the new file, never half of one. The single executable
+ * has nothing to copy: its archive command runs the executable (agentCommand).
  */
 export async function installAgent(home: string): Promise<void> {
+  if (isSingleExecutable()) return
   const source = fileURLToPath(new URL('./', import.meta.url))
   const target = agentDir(home)
   await mkdir(target, {recursive: true, mode: 0o755})

@@ -1,38 +1,8 @@
 #!/usr/bin/env node
-/**
- * postgres' archive_command for zenith's PITR areas, run as the postgres OS user:
- * `node main.js archive CONFIG %p %f`. Exit 0 once the file is durable in every area (or kept
- * in the spool of an area that is down while another took it); anything else makes postgres
- * keep the file and retry. Messages go to stderr, which postgres writes to its log.
- */
-import {readArchiveConfig} from './config.js'
-import {archiveWalFile, drainArea} from './archive.js'
+/** The agent (agent.ts) as a script for node: `node main.js archive CONFIG %p %f | drain CONFIG AREA`. */
+import {runAgent} from './agent.js'
 
-async function main(argv: string[]): Promise<number> {
-  const [command, configFile, walPath, name] = argv
-  if (command === 'drain' && configFile && walPath) {
-    // `main.js drain CONFIG AREA`: pitr gc sends an area's spool as this user; a JSON report on stdout.
-    const area = (await readArchiveConfig(configFile)).areas.find((item) => item.name === walPath)
-    if (!area) {
-      process.stderr.write(`zenith: no PITR area ${walPath} in ${configFile}\n`)
-      return 1
-    }
-
-    process.stdout.write(JSON.stringify(await drainArea(area)) + '\n')
-    return 0
-  }
-
-  if (command !== 'archive' || !configFile || !walPath || !name) {
-    process.stderr.write('usage: main.js archive CONFIG WAL_PATH WAL_NAME | main.js drain CONFIG AREA\n')
-    return 2
-  }
-
-  const config = await readArchiveConfig(configFile)
-  const outcomes = await archiveWalFile(config, walPath, name, (line) => process.stderr.write(`${line}\n`))
-  return outcomes.every((outcome) => outcome !== 'failed') ? 0 : 1
-}
-
-main(process.argv.slice(2)).then((code) => {
+runAgent(process.argv.slice(2)).then((code) => {
   process.exitCode = code
 }, (error: unknown) => {
   process.stderr.write(`zenith: archiving failed: ${(error as Error).message}\n`)

@@ -1,5 +1,4 @@
 import {createHash} from 'node:crypto'
-import {createRequire} from 'node:module'
 import type {Readable} from 'node:stream'
 
 import type {S3Client} from '@aws-sdk/client-s3'
@@ -12,6 +11,7 @@ import type {StorageDriver, StorageKind} from '../driver.js'
 import {probeObjectStore} from '../objects.js'
 import type {ObjectStorage, StorageCapabilities, StorageHealth, WalArea} from '../storage.js'
 import {ObjectWalArea, walAreaPath} from '../wal.js'
+import {loadS3Sdk} from './s3-sdk.js'
 
 const capabilities: StorageCapabilities = {volumes: false, atomicSnapshot: false, thinClone: false, exactSize: false, wal: true}
 const ENDPOINT_VARIABLES = ['ZENITH_S3_ENDPOINT', 'AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL'] as const
@@ -253,9 +253,7 @@ export class S3Storage implements ObjectStorage {
   /** The SDK client, for callers that need a raw operation (the benchmark's baseline). */
   async client(): Promise<{client: S3Client; sdk: typeof import('@aws-sdk/client-s3')}> {
     this.clientPromise ??= Promise.resolve().then(() => {
-      // Required, not imported: the SDK is CommonJS, and importing it from ESM also has Node
-      // scan its source for export names, which made loading it take 0.11-0.14 s instead of 0.07 s.
-      const sdk = createRequire(import.meta.url)('@aws-sdk/client-s3') as typeof import('@aws-sdk/client-s3')
+      const sdk = loadS3Sdk()
       const whenRequired = this.options.checksums === 'when-required'
       const client = new sdk.S3Client({
         region: this.options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
