@@ -33,6 +33,8 @@ function listCommands(folder, prefix = []) {
   })
 }
 
+const AUTOCOMPLETE = [['autocomplete', 'index.js'], ['autocomplete:create', 'create.js'], ['autocomplete:script', 'script.js']]
+
 /** The module behind 'zenith-sea:modules': every target of the embedded package.json, by its path. */
 function modulesSource() {
   const commands = listCommands(path.join(root, 'src', 'commands'))
@@ -41,8 +43,10 @@ function modulesSource() {
     ...commands.map((command, index) => `import c${index} from ${JSON.stringify(command.file)}`),
     ...hooks.map((hook, index) => `import * as h${index} from ${JSON.stringify(path.join(root, 'src', `${hook.target}.ts`))}`),
     `import {commands as helpCommands} from '@oclif/plugin-help'`,
+    // @oclif/plugin-autocomplete exports no command list: its three commands by their files.
+    ...AUTOCOMPLETE.map(([, file], index) => `import a${index} from ${JSON.stringify(path.join(root, 'node_modules', '@oclif', 'plugin-autocomplete', 'lib', 'commands', 'autocomplete', file))}`),
     'export const MODULES = {',
-    `  commands: {COMMANDS: {...helpCommands, ${commands.map((command, index) => `${JSON.stringify(command.id)}: c${index}`).join(', ')}}},`,
+    `  commands: {COMMANDS: {...helpCommands, ${AUTOCOMPLETE.map(([id], index) => `${JSON.stringify(id)}: a${index}, `).join('')}${commands.map((command, index) => `${JSON.stringify(command.id)}: c${index}`).join(', ')}}},`,
     ...hooks.map((hook, index) => `  ${JSON.stringify(hook.target)}: h${index},`),
     '}',
   ]
@@ -57,7 +61,7 @@ function hookTarget(target) {
 function embeddedPackageJson() {
   const {name, version, description, license, engines} = pkg
   const hooks = Object.fromEntries(Object.entries(pkg.oclif.hooks ?? {}).map(([event, target]) => [event, `./${hookTarget(target)}.js`]))
-  // @oclif/plugin-help is not loaded as a plugin (it would be looked for on disk): its help command is in COMMANDS.
+  // The plugins (help, autocomplete) are not loaded as plugins (they would be looked for on disk): their commands are in COMMANDS.
   const oclif = {...pkg.oclif, commands: {strategy: 'explicit', target: './commands.js', identifier: 'COMMANDS'}, hooks, plugins: []}
   return {name, version, description, license, engines, oclif}
 }
