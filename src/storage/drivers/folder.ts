@@ -8,8 +8,8 @@ import {leftByDeadProcess} from '../../state/lock.js'
 import type {StorageRecord, StorageType} from '../../state/schema.js'
 import type {AttachContext, StorageDraft, StorageDriver, StorageKind} from '../driver.js'
 import {assertDataFilesystem} from '../filesystem.js'
-import {diskUsage, syncFilesystem} from '../folders.js'
-import type {StorageCapabilities, VolumeStorage, WalArea} from '../storage.js'
+import {diskUsage, diskUsages, syncFilesystem} from '../folders.js'
+import type {SizedItem, StorageCapabilities, VolumeStorage, WalArea} from '../storage.js'
 import {FolderWalArea, walAreaPath} from '../wal.js'
 
 /**
@@ -130,11 +130,20 @@ export abstract class FolderStorage implements VolumeStorage {
     await rename(this.snapshotPath(from), this.snapshotPath(to))
   }
 
-  async sizeOf(item: {volume?: string; snapshot?: string}): Promise<{bytes: number; exclusive: boolean}> {
-    const target = item.volume ? this.volumePath(item.volume) : this.snapshotPath(item.snapshot!)
-    const exclusive = await this.exclusiveBytes(target)
-    if (exclusive !== undefined) return {bytes: exclusive, exclusive: true}
-    return {bytes: await diskUsage(target), exclusive: false}
+  async sizeOf(item: SizedItem): Promise<{bytes: number; exclusive: boolean}> {
+    return (await this.sizesOf([item]))[0]
+  }
+
+  async sizesOf(items: readonly SizedItem[]): Promise<{bytes: number; exclusive: boolean}[]> {
+    const targets = items.map((item) => (item.volume ? this.volumePath(item.volume) : this.snapshotPath(item.snapshot!)))
+    const exclusive = await Promise.all(targets.map((target) => this.exclusiveBytes(target)))
+    const walk = targets.filter((_, i) => exclusive[i] === undefined && items[i].logicalBytes === undefined)
+    const walked = new Map((await diskUsages(walk)).map((bytes, i) => [walk[i], bytes]))
+    return targets.map((target, i) => {
+      const bytes = exclusive[i]
+      if (bytes !== undefined) return {bytes, exclusive: true}
+      return {bytes: items[i].logicalBytes ?? walked.get(target) ?? 0, exclusive: false}
+    })
   }
 
   async usage(): Promise<{usedBytes: number; freeBytes: number; totalBytes: number}> {
