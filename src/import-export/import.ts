@@ -105,7 +105,8 @@ async function importBasebackup(context: Context, source: BasebackupSource, sign
 
   onProgress({type: 'step', message: `Taking a base backup of ${source.display} into snapshot ${name}`})
   const record = await addSnapshot(zenith, {
-    name, storage: options.storage, method: 'import',
+    // pg_basebackup fsyncs every file and folder it wrote before it exits.
+    name, storage: options.storage, method: 'import', durable: true,
     async fill(dir) {
       await giveTo(osUser, dir)
       await chmod(dir, 0o700)

@@ -71,8 +71,12 @@ export interface VolumeStorage extends Storage {
   cloneSnapshot(snapshot: string, volume: string, mode: 'thin' | 'full'): Promise<void>
   /** Replaces a volume's content by a snapshot's (used by checkout). */
   restoreVolume(snapshot: string, volume: string): Promise<void>
-  /** Fills a new snapshot from a writer (import/pull): `fill` writes into the folder it is given. */
-  createSnapshotFrom(snapshot: string, fill: (dir: string) => Promise<void>): Promise<void>
+  /**
+   * Fills a new snapshot from a writer (import/pull): `fill` writes into the folder it is given.
+   * `durable`: the writer flushed every file it wrote (pg_basebackup does), so no filesystem-wide
+   * sync is needed before the snapshot counts as stored.
+   */
+  createSnapshotFrom(snapshot: string, fill: (dir: string) => Promise<void>, options?: {durable?: boolean}): Promise<void>
   /**
    * A new, empty folder (0700) in the storage's scratch area for intermediate files of work
    * named `label` (an export's basebackup): on the same disk as the data, and removed by

@@ -99,14 +99,14 @@ export abstract class FolderStorage implements VolumeStorage {
     await this.removeTree(old)
   }
 
-  async createSnapshotFrom(snapshot: string, fill: (dir: string) => Promise<void>): Promise<void> {
+  async createSnapshotFrom(snapshot: string, fill: (dir: string) => Promise<void>, options: {durable?: boolean} = {}): Promise<void> {
     await this.ensureLayout()
     const target = this.snapshotPath(snapshot)
     await this.refuseExisting(target)
     await this.build(target, async (scratch) => {
       await mkdir(scratch, {mode: 0o700})
       await fill(scratch)
-      await syncFilesystem(scratch)
+      if (!options.durable) await syncFilesystem(scratch)
     })
   }
 
