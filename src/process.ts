@@ -2,9 +2,12 @@ import {spawn} from 'node:child_process'
 import {existsSync} from 'node:fs'
 import {readFile, readdir} from 'node:fs/promises'
 import {constants} from 'node:os'
+import path from 'node:path'
+import {performance} from 'node:perf_hooks'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {ExternalCommandError, ZenithError, tail} from './errors.js'
+import {reportStep, timingEnabled} from './timing.js'
 
 export interface RunResult {
   exitCode: number
@@ -18,6 +21,10 @@ export interface RunOptions {
   env?: Record<string, string | undefined>
   /** `inherit` hands the terminal to the program (psql). */
   stdio?: 'pipe' | 'inherit'
+  /** Runs it as that OS user (inside the same setpriv that ties it to zenith). */
+  user?: RunAs
+  /** Kills it (SIGKILL) when aborted; the result is then exit code 127 with the abort's message. */
+  signal?: AbortSignal
 }
 
 /**
@@ -28,12 +35,15 @@ export interface RunOptions {
  * with zenith (see tiedToZenith).
  */
 export function run(command: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
-  const [program, fullArgs] = tiedToZenith(command, args)
-  return new Promise((resolve) => {
+  const [program, fullArgs] = tiedToZenith(command, args, options.user)
+  const started = timingEnabled() ? performance.now() : 0
+  return new Promise<RunResult>((resolve) => {
     const child = spawn(program, fullArgs, {
       cwd: options.cwd,
       env: options.env ? {...process.env, ...options.env} : process.env,
       stdio: options.stdio === 'inherit' ? 'inherit' : ['ignore', 'pipe', 'pipe'],
+      signal: options.signal,
+      killSignal: 'SIGKILL',
     })
     const stdout: Buffer[] = []
     const stderr: Buffer[] = []
@@ -51,6 +61,8 @@ export function run(command: string, args: readonly string[], options: RunOption
       const exitCode = code ?? 128 + (signal ? constants.signals[signal] ?? 0 : 0)
       resolve({exitCode, stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8')})
     })
+  }).finally(() => {
+    if (started) reportStep(`run ${path.basename(command)} ${args.slice(0, 3).join(' ')}`, performance.now() - started)
   })
 }
 

@@ -1,4 +1,4 @@
-import {Command} from '@oclif/core'
+import {Command} from '@oclif/core/command'
 
 import type {Zenith} from '../context.js'
 import {openZenith} from '../home.js'
@@ -6,6 +6,7 @@ import {ZenithError, explainSystemError} from '../errors.js'
 import type {OnProgress} from '../progress.js'
 import {recoverInterrupted} from '../recovery.js'
 import {maskPasswords} from '../secrets.js'
+import {reportSinceStart, timed} from '../timing.js'
 import {type ProgressView, progressRenderer} from './progress.js'
 import {type Writer, writer} from './writer.js'
 
@@ -20,10 +21,16 @@ export abstract class BaseCommand extends Command {
   private resultWriter?: Writer
   private progressView?: ProgressView
 
+  override async init(): Promise<void> {
+    reportSinceStart('start-up (node, oclif, command module)')
+    await super.init()
+  }
+
+
   /** The opened ZENITH_HOME; opening it also repairs what an interrupted command left. */
   protected openZenith(): Promise<Zenith> {
-    this.zenithPromise ??= openZenith().then(async (zenith) => {
-      for (const repair of await recoverInterrupted(zenith)) {
+    this.zenithPromise ??= timed('open home and store', () => openZenith()).then(async (zenith) => {
+      for (const repair of await timed('repair check', () => recoverInterrupted(zenith))) {
         process.stderr.write(`${repair.failed ? 'Could not repair' : 'Repaired'} ${repair.item}: ${repair.action.replace(/\.$/, '')}.\n`)
       }
 
@@ -50,6 +57,7 @@ export abstract class BaseCommand extends Command {
   protected override async finally(error: Error | undefined): Promise<void> {
     await this.progressView?.finish(error !== undefined)
     await super.finally(error)
+    reportSinceStart('total')
   }
 
   protected override async catch(error: Error & {exitCode?: number; oclif?: {exit?: number}; code?: string}): Promise<void> {

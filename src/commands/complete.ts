@@ -1,4 +1,4 @@
-import {Command} from '@oclif/core'
+import {Command} from '@oclif/core/command'
 
 import {type CommandShape, completeNames} from '../cli/completion.js'
 import {resolveHome} from '../context.js'

@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 
 import {serveUntilSignal} from '../api/foreground.js'
 import {runningServer} from '../api/runtime.js'

@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 
 import {isLoopback} from '../api/address.js'
 import {serveUntilSignal} from '../api/foreground.js'

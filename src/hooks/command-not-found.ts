@@ -1,4 +1,5 @@
-import {type Hook, toConfiguredId} from '@oclif/core'
+import type {Hook} from '@oclif/core/hooks'
+import {toConfiguredId} from '@oclif/core/util/ids'
 
 import {PLANNED_COMMANDS, plannedCommand} from '../cli/planned-commands.js'
 import {ZenithError} from '../errors.js'

@@ -3,8 +3,6 @@ import {access, chmod, copyFile, readdir, stat} from 'node:fs/promises'
 import path from 'node:path'
 import {Readable} from 'node:stream'
 
-import {execa} from 'execa'
-
 import type {ArchiveManifest} from '../archive/manifest.js'
 import type {Zenith} from '../context.js'
 import {ZenithError, tail} from '../errors.js'
@@ -12,7 +10,7 @@ import {runBasebackup} from '../pg/basebackup.js'
 import {findPgBinaries} from '../pg/binaries.js'
 import {clusterStatus, readPgVersion} from '../pg/cluster.js'
 import {type OsUser, giveTo, pgOsUser} from '../pg/os-user.js'
-import {tiedToZenith} from '../process.js'
+import {run} from '../process.js'
 import {type OnProgress, silent} from '../progress.js'
 import {displayUrl, maskPasswords} from '../secrets.js'
 import {prepareDataDir} from '../pg/data-dir.js'
@@ -107,7 +105,8 @@ async function importBasebackup(context: Context, source: BasebackupSource, sign
 
   onProgress({type: 'step', message: `Taking a base backup of ${source.display} into snapshot ${name}`})
   const record = await addSnapshot(zenith, {
-    name, storage: options.storage, method: 'import',
+    // pg_basebackup fsyncs every file and folder it wrote before it exits.
+    name, storage: options.storage, method: 'import', durable: true,
     async fill(dir) {
       await giveTo(osUser, dir)
       await chmod(dir, 0o700)
@@ -313,8 +312,7 @@ async function verifyBackup(zenith: Zenith, dir: string, osUser: OsUser | undefi
   const binaries = await findPgBinaries(zenith, version || undefined)
   const walFiles = await readdir(path.join(dir, 'pg_wal')).catch(() => [] as string[])
   const args = [...(walFiles.some((file) => /^[0-9A-F]{24}$/.test(file)) ? [] : ['--no-parse-wal']), dir]
-  const [command, fullArgs] = tiedToZenith(binaries.path('pg_verifybackup'), args, osUser)
-  const result = await execa(command, fullArgs, {reject: false, cwd: '/', stdin: 'ignore'})
+  const result = await run(binaries.path('pg_verifybackup'), args, {cwd: '/', user: osUser})
   if (result.exitCode !== 0) {
     throw new ZenithError('CHECKSUM_MISMATCH', `pg_verifybackup found the basebackup damaged:\n${tail(result.stderr)}`,
       'Take the backup again; nothing was imported.')

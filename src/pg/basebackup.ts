@@ -1,7 +1,5 @@
 import os from 'node:os'
 
-import {execa} from 'execa'
-
 import {ExternalCommandError, ZenithError, tail} from '../errors.js'
 import {tiedToZenith} from '../process.js'
 import type {PgBinaries} from './binaries.js'
@@ -37,6 +35,8 @@ export async function runBasebackup(options: BasebackupOptions): Promise<void> {
   const conninfo = Object.entries(options.connection).map(([key, value]) => `${key}='${value.replaceAll('\\', '\\\\').replaceAll("'", String.raw`\'`)}'`).join(' ')
   const args = ['-D', options.dir, '-X', 'stream', '-c', 'fast', '-P', '--no-password', ...options.slot ? ['-S', options.slot] : [], '-d', conninfo]
   const [command, fullArgs] = tiedToZenith(options.binaries.path('pg_basebackup'), args, options.osUser)
+  // execa is loaded here, not at start-up: every command that can import (pg create) would pay ~80 ms for it.
+  const {execa} = await import('execa')
   const child = execa(command, fullArgs, {
     reject: false, cwd: '/', stdin: 'ignore', cancelSignal: options.signal, forceKillAfterDelay: 5000,
     env: password === undefined ? {} : {PGPASSWORD: password},

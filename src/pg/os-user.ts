@@ -1,4 +1,4 @@
-import {chown} from 'node:fs/promises'
+import {chown, readFile} from 'node:fs/promises'
 
 import {ZenithError} from '../errors.js'
 import {run} from '../process.js'
@@ -28,16 +28,29 @@ export async function pgOsUser(zenith: {home: string}): Promise<OsUser | undefin
   const name = await names.get(zenith.home)!
   const cached = cache.get(name)
   if (cached) return cached
-  const result = await run('id', ['-u', name])
-  const group = await run('id', ['-g', name])
-  if (result.exitCode !== 0 || group.exitCode !== 0) {
+  const user = await userFromPasswd(name) ?? await userFromId(name)
+  if (!user) {
     throw new ZenithError('PERMISSION_DENIED', `zenith runs as root, and postgres refuses to; the OS user "${name}" to run it as does not exist.`,
       `Create it (useradd --system ${name}) or choose an existing unprivileged user with "zenith config set pg-user NAME" (or ZENITH_PG_USER).`)
   }
 
-  const user = {name, uid: Number(result.stdout), gid: Number(group.stdout)}
   cache.set(name, user)
   return user
+}
+
+/** The user's line in /etc/passwd: a file read instead of two `id` processes on every command. */
+async function userFromPasswd(name: string): Promise<OsUser | undefined> {
+  const text = await readFile('/etc/passwd', 'utf8').catch(() => '')
+  const fields = text.split('\n').find((line) => line.startsWith(`${name}:`))?.split(':')
+  const [uid, gid] = [Number(fields?.[2]), Number(fields?.[3])]
+  return fields && Number.isInteger(uid) && Number.isInteger(gid) ? {name, uid, gid} : undefined
+}
+
+/** A user that only NSS knows (LDAP, systemd-homed): `id` asks it. */
+async function userFromId(name: string): Promise<OsUser | undefined> {
+  const [result, group] = await Promise.all([run('id', ['-u', name]), run('id', ['-g', name])])
+  if (result.exitCode !== 0 || group.exitCode !== 0) return undefined
+  return {name, uid: Number(result.stdout), gid: Number(group.stdout)}
 }
 
 /** The command line that runs `command` as `user` (unchanged when zenith is not root). */

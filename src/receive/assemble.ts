@@ -82,6 +82,8 @@ export async function assembleSnapshot(zenith: Zenith, options: {
     name: options.name,
     storage: options.storage,
     method: 'import',
+    // What the files add up to, as the manifest says (and every chunk is checked against it).
+    logicalBytes: manifest.totalBytes,
     async fill(dir) {
       // Folders and symlinks first (parents before children); regular files are created by
       // the writer threads, with their first chunk (empty ones when all are written).

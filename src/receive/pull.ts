@@ -18,6 +18,7 @@ import {TRANSFER_CONCURRENCY} from '../task-pool.js'
 import {receiveOverStream} from './recv-stream.js'
 import {startSsh} from '../protocol/ssh.js'
 import type {SshTarget} from '../urls.js'
+import {timed} from '../timing.js'
 
 export interface PullOptions {
   /** A storage name or a URL (s3://, file://, ssh://). */
@@ -65,7 +66,7 @@ export async function pullSnapshot(zenith: Zenith, options: PullOptions): Promis
   const localName = options.as ?? remoteName
   parseSnapshotRef(localName)
   assertSnapshotNameFree(await zenith.store.read(), localName)
-  const manifest = await readManifest(store, remoteName)
+  const manifest = await timed('read the manifest (S3 client, first request)', () => readManifest(store, remoteName))
   if (!manifest) {
     throw new ZenithError('SNAPSHOT_NOT_FOUND', `${source.label} has no snapshot named "${remoteName}".`,
       `See \`zenith snapshot list --storage ${options.from}\` for what it holds.`)
@@ -75,10 +76,10 @@ export async function pullSnapshot(zenith: Zenith, options: PullOptions): Promis
   const cache = await ChunkCache.claim(zenith.home, 'pull', pullCacheKey(store.location, remoteName))
   const chunks = new RemoteChunks(store, cache, manifest)
   try {
-    const snapshot = await assembleSnapshot(zenith, {
+    const snapshot = await timed('fetch, verify and write the chunks, record the snapshot', () => assembleSnapshot(zenith, {
       name: localName, storage: options.storage, manifest, source: chunks, label: `Pulling ${remoteName}`, onProgress: options.onProgress,
       damaged: (damaged) => damagedChunks(store, manifest, damaged),
-    })
+    }))
     await cache.remove()
     return {
       snapshot, from: source.label, remoteName, logicalBytes: manifest.totalBytes,

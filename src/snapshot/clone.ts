@@ -39,6 +39,7 @@ export function fillFromSnapshot(zenith: Zenith, ref: string, options: {cow: boo
       pgVersion: snapshot.pgVersion || await readPgVersion(dataDir),
       origin: {snapshot: snapshot.name, cow: options.cow},
       password: snapshot.password,
+      logicalBytes: snapshot.logicalBytes || undefined,
     }
   }
 }

@@ -27,6 +27,10 @@ export interface AddSnapshotOptions {
   tag?: string
   /** Writes the data directory into the (empty) folder it is given. */
   fill: (dir: string) => Promise<void>
+  /** `fill` flushes what it writes itself (pg_basebackup): the storage need not sync the filesystem. */
+  durable?: boolean
+  /** The bytes `fill` writes, where known beforehand (a pull's manifest): spares the walk that measures them. */
+  logicalBytes?: number
 }
 
 /**
@@ -50,9 +54,9 @@ export async function addSnapshot(zenith: Zenith, options: AddSnapshotOptions): 
 
   const storage = volumeStorage(await zenith.store.read(), storageName)
   try {
-    await storage.createSnapshotFrom(record.volume, options.fill)
+    await storage.createSnapshotFrom(record.volume, options.fill, {durable: options.durable})
     const folder = storage.snapshotPath(record.volume)
-    const ready: SnapshotRecord = {...record, pgVersion: await readPgVersion(folder), logicalBytes: await diskUsage(folder), state: 'ready', pid: undefined}
+    const ready: SnapshotRecord = {...record, pgVersion: await readPgVersion(folder), logicalBytes: options.logicalBytes ?? await diskUsage(folder), state: 'ready', pid: undefined}
     await zenith.store.update((data) => {
       data.snapshots[record.name] = ready
     })

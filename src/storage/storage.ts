@@ -19,6 +19,14 @@ export interface StorageCapabilities {
   readonly wal: boolean
 }
 
+/** A volume or a snapshot of a storage, by its folder name. */
+export interface SizedItem {
+  volume?: string
+  snapshot?: string
+  /** Its logical size where already known (a snapshot's record has it). */
+  logicalBytes?: number
+}
+
 /** One interface for every place data lives; each driver in drivers/ implements it. */
 export interface Storage {
   readonly record: StorageRecord
@@ -85,8 +93,12 @@ export interface VolumeStorage extends Storage {
   cloneSnapshot(snapshot: string, volume: string, mode: 'thin' | 'full'): Promise<void>
   /** Replaces a volume's content by a snapshot's (used by checkout). */
   restoreVolume(snapshot: string, volume: string): Promise<void>
-  /** Fills a new snapshot from a writer (import/pull): `fill` writes into the folder it is given. */
-  createSnapshotFrom(snapshot: string, fill: (dir: string) => Promise<void>): Promise<void>
+  /**
+   * Fills a new snapshot from a writer (import/pull): `fill` writes into the folder it is given.
+   * `durable`: the writer flushed every file it wrote (pg_basebackup does), so no filesystem-wide
+   * sync is needed before the snapshot counts as stored.
+   */
+  createSnapshotFrom(snapshot: string, fill: (dir: string) => Promise<void>, options?: {durable?: boolean}): Promise<void>
   /**
    * A new, empty folder (0700) in the storage's scratch area for intermediate files of work
    * named `label` (an export's basebackup): on the same disk as the data, and removed by
@@ -96,8 +108,13 @@ export interface VolumeStorage extends Storage {
   removeVolume(volume: string): Promise<void>
   removeSnapshot(snapshot: string): Promise<void>
   renameSnapshot(from: string, to: string): Promise<void>
-  /** Bytes the item retains: exclusive bytes where the filesystem can tell, else its logical size. */
-  sizeOf(item: {volume?: string; snapshot?: string}): Promise<{bytes: number; exclusive: boolean}>
+  /**
+   * Bytes the item retains: exclusive bytes where the filesystem can tell, else its logical size
+   * (`logicalBytes` when the caller knows it: a snapshot's is recorded, and never changes).
+   */
+  sizeOf(item: SizedItem): Promise<{bytes: number; exclusive: boolean}>
+  /** sizeOf of several items at once, in their order: one walk instead of one per item where the medium walks. */
+  sizesOf(items: readonly SizedItem[]): Promise<{bytes: number; exclusive: boolean}[]>
   usage(): Promise<{usedBytes: number; freeBytes: number; totalBytes: number}>
 }
 

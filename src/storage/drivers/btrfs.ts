@@ -6,7 +6,7 @@ import {run, runChecked} from '../../process.js'
 import type {StorageRecord} from '../../state/schema.js'
 import type {StorageKind} from '../driver.js'
 import {assertDataFilesystem} from '../filesystem.js'
-import {copyTree, diskUsage, syncFilesystem} from '../folders.js'
+import {copyTree, diskUsage} from '../folders.js'
 import type {HealthNote, StorageCapabilities} from '../storage.js'
 import {type FolderDriver, FolderStorage, attachFolder, configureFolder} from './folder.js'
 
@@ -29,10 +29,12 @@ export class BtrfsStorage extends FolderStorage {
     const target = this.snapshotPath(snapshot)
     await this.refuseExisting(target)
     // One atomic, crash-consistent image, made read-only after `prepare`; created in place
-    // because a read-only subvolume cannot be moved to another folder.
+    // because a read-only subvolume cannot be moved to another folder. No sync afterwards: the
+    // snapshot ioctl flushes the source's dirty data and commits a transaction before it returns,
+    // and so does setting `ro` (which also covers `prepare`'s changes). A syncfs would flush the
+    // whole filesystem instead, the running pg's writes and every other pg's included.
     if (!prepare) {
       await btrfs(['subvolume', 'snapshot', '-r', source, target])
-      await syncFilesystem(target)
       return
     }
 
@@ -40,7 +42,6 @@ export class BtrfsStorage extends FolderStorage {
     try {
       await prepare(target)
       await btrfs(['property', 'set', '-ts', target, 'ro', 'true'])
-      await syncFilesystem(target)
     } catch (error) {
       await this.removeTree(target).catch(() => undefined)
       throw error
@@ -55,10 +56,11 @@ export class BtrfsStorage extends FolderStorage {
     await btrfs(['subvolume', 'create', scratch])
     try {
       await fill(scratch)
+      // The read-only snapshot flushes what `fill` wrote and commits it (see snapshotVolume): no syncfs.
       await btrfs(['subvolume', 'snapshot', '-r', scratch, target])
-      await syncFilesystem(target)
     } finally {
-      await this.removeTree(scratch)
+      // A subvolume that this process made: deleted without asking `btrfs subvolume show` first.
+      await btrfs(['subvolume', 'delete', scratch]).catch(() => this.removeTree(scratch))
     }
   }
 
@@ -94,6 +96,8 @@ export class BtrfsStorage extends FolderStorage {
   }
 
   protected override async exclusiveBytes(target: string): Promise<number | undefined> {
+    // Attached with quota=off: no quota groups to ask (a `btrfs qgroup show` that fails costs a process).
+    if (this.record.options.quota === 'off') return undefined
     const result = await run('btrfs', ['qgroup', 'show', '--raw', '-f', target])
     if (result.exitCode !== 0) return undefined
     const line = result.stdout.trim().split('\n').at(-1) ?? ''

@@ -8,9 +8,9 @@ import {leftByDeadProcess} from '../../state/lock.js'
 import type {StorageRecord, StorageType} from '../../state/schema.js'
 import type {AttachContext, StorageDraft, StorageDriver, StorageKind} from '../driver.js'
 import {assertDataFilesystem} from '../filesystem.js'
-import {diskUsage, syncFilesystem} from '../folders.js'
+import {diskUsage, diskUsages, syncFilesystem} from '../folders.js'
 import {filesystemSpace, folderProblem} from '../health.js'
-import type {HealthNote, StorageCapabilities, StorageHealth, VolumeStorage, WalArea} from '../storage.js'
+import type {HealthNote, SizedItem, StorageCapabilities, StorageHealth, VolumeStorage, WalArea} from '../storage.js'
 import {FolderWalArea, walAreaPath} from '../wal.js'
 
 /**
@@ -106,14 +106,14 @@ export abstract class FolderStorage implements VolumeStorage {
     await this.removeTree(old)
   }
 
-  async createSnapshotFrom(snapshot: string, fill: (dir: string) => Promise<void>): Promise<void> {
+  async createSnapshotFrom(snapshot: string, fill: (dir: string) => Promise<void>, options: {durable?: boolean} = {}): Promise<void> {
     await this.ensureLayout()
     const target = this.snapshotPath(snapshot)
     await this.refuseExisting(target)
     await this.build(target, async (scratch) => {
       await mkdir(scratch, {mode: 0o700})
       await fill(scratch)
-      await syncFilesystem(scratch)
+      if (!options.durable) await syncFilesystem(scratch)
     })
   }
 
@@ -137,11 +137,20 @@ export abstract class FolderStorage implements VolumeStorage {
     await rename(this.snapshotPath(from), this.snapshotPath(to))
   }
 
-  async sizeOf(item: {volume?: string; snapshot?: string}): Promise<{bytes: number; exclusive: boolean}> {
-    const target = item.volume ? this.volumePath(item.volume) : this.snapshotPath(item.snapshot!)
-    const exclusive = await this.exclusiveBytes(target)
-    if (exclusive !== undefined) return {bytes: exclusive, exclusive: true}
-    return {bytes: await diskUsage(target), exclusive: false}
+  async sizeOf(item: SizedItem): Promise<{bytes: number; exclusive: boolean}> {
+    return (await this.sizesOf([item]))[0]
+  }
+
+  async sizesOf(items: readonly SizedItem[]): Promise<{bytes: number; exclusive: boolean}[]> {
+    const targets = items.map((item) => (item.volume ? this.volumePath(item.volume) : this.snapshotPath(item.snapshot!)))
+    const exclusive = await Promise.all(targets.map((target) => this.exclusiveBytes(target)))
+    const walk = targets.filter((_, i) => exclusive[i] === undefined && items[i].logicalBytes === undefined)
+    const walked = new Map((await diskUsages(walk)).map((bytes, i) => [walk[i], bytes]))
+    return targets.map((target, i) => {
+      const bytes = exclusive[i]
+      if (bytes !== undefined) return {bytes, exclusive: true}
+      return {bytes: items[i].logicalBytes ?? walked.get(target) ?? 0, exclusive: false}
+    })
   }
 
   async usage(): Promise<{usedBytes: number; freeBytes: number; totalBytes: number}> {

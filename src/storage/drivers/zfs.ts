@@ -11,7 +11,7 @@ import type {AttachContext, StorageDraft, StorageDriver, StorageKind} from '../d
 import {assertDataFilesystem} from '../filesystem.js'
 import {copyTree} from '../folders.js'
 import {folderProblem} from '../health.js'
-import type {StorageCapabilities, StorageHealth, VolumeStorage, WalArea} from '../storage.js'
+import type {SizedItem, StorageCapabilities, StorageHealth, VolumeStorage, WalArea} from '../storage.js'
 import {FolderWalArea, walAreaPath} from '../wal.js'
 
 const capabilities: StorageCapabilities = {volumes: true, atomicSnapshot: true, thinClone: true, exactSize: true, wal: true}
@@ -192,8 +192,17 @@ export class ZfsStorage implements VolumeStorage {
    * A volume: the bytes it references (its data, shared or not). A snapshot: what destroying it
    * would free, the blocks its image holds that nothing else does, plus its own dataset.
    */
-  async sizeOf(item: {volume?: string; snapshot?: string}): Promise<{bytes: number; exclusive: boolean}> {
+  async sizeOf(item: SizedItem): Promise<{bytes: number; exclusive: boolean}> {
+    return (await this.sizesOf([item]))[0]
+  }
+
+  /** One listing of the datasets for all the items. */
+  async sizesOf(items: readonly SizedItem[]): Promise<{bytes: number; exclusive: boolean}[]> {
     const entries = await this.entries()
+    return items.map((item) => this.sizeIn(entries, item))
+  }
+
+  private sizeIn(entries: Awaited<ReturnType<ZfsStorage['entries']>>, item: SizedItem): {bytes: number; exclusive: boolean} {
     if (item.volume !== undefined) return {bytes: this.live(entries, this.volumePath(item.volume), `volume ${item.volume}`).referenced, exclusive: false}
     const dataset = this.live(entries, this.snapshotPath(item.snapshot!), `snapshot ${item.snapshot}`)
     const image = dataset.origin && !dataset.origin.endsWith(`@${FROZEN}`) ? entries.find((entry) => entry.name === dataset.origin) : undefined
