@@ -1,16 +1,20 @@
 // `npm run package`: the single executable build/zenith-<platform>-<arch>, one file that runs
 // without node and without node_modules. Steps:
-//   1. esbuild bundles src/sea/main.ts (CommonJS: node 20 runs nothing else as the main script of
+//   1. esbuild bundles src/sea/main.ts, the CLI (CommonJS: node 20 runs nothing else as the main script of
 //      a single executable application) with oclif's explicit command strategy: the commands and
 //      hooks of src/ are listed in a generated module, and oclif's module loader is replaced by one
 //      that hands them out (scripts/sea/); the chunk writer thread gets a bundle of its own;
 //   2. the package.json the executable carries: this one's, with the explicit strategy and no plugins;
-//   3. node --experimental-sea-config sea-config.json makes the blob (bundle + assets: that
-//      package.json, the thread's bundle, the console's static files);
+//   3. node --experimental-sea-config sea-config.json makes the blob: a small main script
+//      (src/sea/boot.ts: --version, and which bundle to run) and assets: the CLI's bundle and the
+//      archive agent's, each with a V8 code cache made here, that package.json, the thread's
+//      bundle, the console's static files;
 //   4. a copy of this node binary (stripped on Linux) gets the blob injected (postject).
 // Only for the platform it runs on: the blob goes into the running node binary, and its code
 // cache is made by and for that node.
 import {spawnSync} from 'node:child_process'
+import Module from 'node:module'
+import vm from 'node:vm'
 import {chmodSync, copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -106,6 +110,16 @@ mkdirSync(work, {recursive: true})
 const {metafile} = await build({...common, entryPoints: [path.join(root, 'src', 'sea', 'main.ts')], outfile: path.join(work, 'zenith.cjs'), plugins: [seaPlugin], metafile: true})
 // What went into the bundle, for esbuild's analyzer (https://esbuild.github.io/analyze/).
 writeFileSync(path.join(work, 'meta.json'), JSON.stringify(metafile))
+// The executable's main script is a small boot (src/sea/boot.ts): `--version` answers from it,
+// anything else runs zenith.cjs, an asset compiled from the code cache made here by this node.
+await build({...common, entryPoints: [path.join(root, 'src', 'sea', 'boot.ts')], outfile: path.join(work, 'boot.cjs')})
+// The archive agent alone, for postgres' archive_command (boot.ts runs it without the CLI).
+await build({...common, entryPoints: [path.join(root, 'src', 'wal-agent', 'agent.ts')], outfile: path.join(work, 'agent.cjs')})
+for (const bundle of ['zenith.cjs', 'agent.cjs']) {
+  const source = readFileSync(path.join(work, bundle), 'utf8')
+  const script = new vm.Script(Module.wrap(source), {filename: bundle})
+  writeFileSync(path.join(work, `${bundle}.cache`), script.createCachedData())
+}
 // A worker thread of the executable runs its script given as a string (eval): no banner needed beyond the same one.
 await build({...common, entryPoints: [path.join(root, 'src', 'receive', 'chunk-writer.ts')], outfile: path.join(work, 'chunk-writer.cjs')})
 writeFileSync(path.join(work, 'package.json'), JSON.stringify(embeddedPackageJson(), null, 2) + '\n')

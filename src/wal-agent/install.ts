@@ -44,7 +44,7 @@ export function archiveSettings(home: string, pg: string): Record<string, string
 }
 
 /**
- * The first argument with which the single executable (src/sea/main.ts) runs the agent it
+ * The first argument with which the single executable (src/sea/boot.ts) runs the agent it
  * carries instead of a zenith command: `zenith --zenith-wal-agent archive CONFIG %p %f`.
  */
 export const WAL_AGENT_ARGUMENT = '--zenith-wal-agent'

@@ -132,6 +132,15 @@ describe('installs', () => {
       expect(String(binary.stdout)).toBe(String(npm.stdout))
     }
 
+    // --version, -v and `version` answer from the small boot script; anything else runs the
+    // bundle from the code cache made at build time (a rejected cache would only be slower).
+    for (const args of [['--version'], ['-v'], ['version'], ['version', '--json']]) {
+      const [binary, npm] = await Promise.all([execa(BINARY, args, {env, extendEnv: false}), execa('node', [path.join(ROOT, 'bin', 'run.js'), ...args])])
+      expect(String(binary.stdout)).toBe(String(npm.stdout))
+    }
+
+    const timing = await execa(BINARY, ['config', 'list'], {env: {...env, DEBUG: 'zenith:timing', ZENITH_HOME: path.join(work, 'home-timing')}, extendEnv: false})
+    expect(String(timing.stderr)).toMatch(/^code cache of zenith.cjs: used$/m)
     await expectPgSession(BINARY, 9920, env)
   }, 300_000)
 
