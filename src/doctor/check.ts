@@ -34,16 +34,3 @@ export async function settle(name: string, work: Promise<Check | Check[]>, timeo
     clearTimeout(timer)
   }
 }
-
-/** Sizes in the report: 812M, 5.1G (as the tables print them). */
-export function formatSize(bytes: number): string {
-  const units = ['B', 'K', 'M', 'G', 'T', 'P']
-  let value = bytes
-  let unit = 0
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024
-    unit++
-  }
-
-  return `${value.toFixed(value >= 10 || unit === 0 ? 0 : 1)}${units[unit]}`
-}

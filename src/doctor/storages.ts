@@ -1,6 +1,7 @@
 import type {StorageRecord, StoreData} from '../state/schema.js'
 import {openRecord} from '../storage/registry.js'
-import {type Check, formatSize, settle} from './check.js'
+import {formatBytes} from '../cli/format.js'
+import {type Check, settle} from './check.js'
 
 /** Under this much free room a storage is a warning: the next copy or import may not fit. */
 const LOW_SPACE_BYTES = 1024 ** 3
@@ -22,7 +23,7 @@ async function storageCheck(record: StorageRecord, networkTimeoutMs: number): Pr
   if (health.space) {
     const {freeBytes, totalBytes} = health.space
     const share = totalBytes > 0 ? freeBytes / totalBytes : 1
-    const detail = `${formatSize(freeBytes)} free of ${formatSize(totalBytes)} (${Math.floor(share * 100)}%)`
+    const detail = `${formatBytes(freeBytes)} free of ${formatBytes(totalBytes)} (${Math.floor(share * 100)}%)`
     checks.push(freeBytes < LOW_SPACE_BYTES || share < LOW_SPACE_SHARE
       ? {name: `${name} space`, status: 'warn', detail: `only ${detail}`, fix: `Free space: destroy pgs and snapshots you no longer need (zenith storage show ${record.name} lists them), or grow the filesystem`}
       : {name: `${name} space`, status: 'ok', detail})

@@ -155,8 +155,8 @@ export abstract class FolderStorage implements VolumeStorage {
 
   async usage(): Promise<{usedBytes: number; freeBytes: number; totalBytes: number}> {
     await this.ensureLayout()
-    const stats = await statfs(this.root)
-    return {usedBytes: await this.usedBytes(), freeBytes: stats.bavail * stats.bsize, totalBytes: stats.blocks * stats.bsize}
+    const [usedBytes, space] = await Promise.all([this.usedBytes(), filesystemSpace(this.root)])
+    return {usedBytes, ...space}
   }
 
   async checkHealth(): Promise<StorageHealth> {
