@@ -9,21 +9,16 @@
 import Module from 'node:module'
 import vm from 'node:vm'
 
+import {embeddedAsset} from '../single-executable.js'
 import {WAL_AGENT_ARGUMENT} from '../wal-agent/install.js'
-
-interface SeaModule {
-  getAsset(key: string, encoding?: string): ArrayBuffer | string
-}
 
 declare const require: NodeJS.Require
 declare const module: NodeJS.Module
 
-const sea = process.getBuiltinModule('node:sea') as SeaModule
-
 /** Runs the CommonJS bundle `name` (an asset, with its code cache `name`.cache) and returns its exports. */
 function runBundle(name: string): Record<string, unknown> {
-  const source = sea.getAsset(name, 'utf8') as string
-  const cachedData = Buffer.from(sea.getAsset(`${name}.cache`) as ArrayBuffer)
+  const source = embeddedAsset(name)!.toString('utf8')
+  const cachedData = embeddedAsset(`${name}.cache`)!
   const script = new vm.Script(Module.wrap(source), {filename: process.execPath, cachedData})
   // A cache this node cannot use (another node built it) is rejected and the bundle compiled anew.
   if (process.env.DEBUG?.includes('zenith:timing')) process.stderr.write(`code cache of ${name}: ${script.cachedDataRejected ? 'rejected' : 'used'}\n`)
@@ -38,7 +33,7 @@ const versionOnly = args[0] === '--version' || args[0] === '-v' || (args[0] === 
 const os = process.getBuiltinModule('node:os') as typeof import('node:os')
 if (versionOnly && !(process.platform === 'linux' && os.release().toLowerCase().includes('microsoft'))) {
   // oclif's config.userAgent, as bin/run.js prints it.
-  const {name, version} = JSON.parse(sea.getAsset('package.json', 'utf8') as string) as {name: string; version: string}
+  const {name, version} = JSON.parse(embeddedAsset('package.json')!.toString('utf8')) as {name: string; version: string}
   const arch = process.arch === 'ia32' ? 'x86' : process.arch
   process.stdout.write(`${name}/${version} ${process.platform}-${arch} node-${process.version}\n`)
 } else if (args[0] === WAL_AGENT_ARGUMENT) {
