@@ -9,12 +9,11 @@
 // snapshots of the same data taken after a CHECKPOINT: clone time must not depend on how
 // recently the source was written.
 //   node bench/clone.bench.mjs [--media btrfs,zfs] [--scales 5,50] [--runs 3] [--fresh-scale 5]
-import {randomBytes} from 'node:crypto'
-import {readFile, rm, mkdir} from 'node:fs/promises'
+import {rm, mkdir} from 'node:fs/promises'
 import path from 'node:path'
 import {execa} from 'execa'
 
-import {median, option, timed, workFolder, zenithIn} from './lib.mjs'
+import {ensureZfs, median, option, timed, workFolder, zenithIn} from './lib.mjs'
 
 const pgBin = '/usr/lib/postgresql/15/bin'
 const media = option('--media', 'btrfs,zfs').split(',')
@@ -50,26 +49,7 @@ async function setUpBtrfs() {
 
 /** A ZFS pool on a file (zfs-fuse started when no ZFS answers), attached as storage `zfs`. */
 async function setUpZfs() {
-  const answers = async () => (await execa('zpool', ['list', '-H'], {reject: false})).exitCode === 0
-  if (!(await answers())) {
-    const pidFile = path.join(base, `zfs-fuse.${randomBytes(4).toString('hex')}.pid`)
-    await execa('zfs-fuse', ['--pidfile', pidFile])
-    for (let i = 0; i < 100 && !(await answers()); i++) await new Promise((resolve) => setTimeout(resolve, 100))
-    const pid = Number(await readFile(pidFile, 'utf8'))
-    cleanups.push(async () => {
-      process.kill(pid, 'SIGTERM')
-      for (let i = 0; i < 150; i++) {
-        try {
-          process.kill(pid, 0)
-        } catch {
-          return
-        }
-
-        await new Promise((resolve) => setTimeout(resolve, 100))
-      }
-    })
-  }
-
+  await ensureZfs(base, cleanups)
   const pool = `zbench${process.pid}`
   const file = path.join(base, 'zfs.img')
   const mnt = path.join(base, 'zfs')

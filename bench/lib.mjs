@@ -1,7 +1,9 @@
 // Shared by the benchmarks: timing, medians, options, the built CLI in a given home.
-import {chmod, mkdtemp} from 'node:fs/promises'
+import {randomBytes} from 'node:crypto'
+import {chmod, mkdtemp, readFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import {setTimeout as sleep} from 'node:timers/promises'
 import {fileURLToPath} from 'node:url'
 import {execa} from 'execa'
 
@@ -35,4 +37,30 @@ export async function workFolder(name, mode = 0o755) {
   const folder = await mkdtemp(path.join(os.tmpdir(), `zenith-bench-${name}-`))
   await chmod(folder, mode)
   return folder
+}
+
+/**
+ * Makes sure a ZFS answers: when none does, starts the zfs-fuse daemon (its pid file under
+ * `folder`, a new name each time: the daemon exits 1 when the file exists) and pushes its stop,
+ * by pid, onto `cleanups`. A daemon that was already running is left alone.
+ */
+export async function ensureZfs(folder, cleanups) {
+  const answers = async () => (await execa('zpool', ['list', '-H'], {reject: false})).exitCode === 0
+  if (await answers()) return
+  const pidFile = path.join(folder, `zfs-fuse.${randomBytes(4).toString('hex')}.pid`)
+  await execa('zfs-fuse', ['--pidfile', pidFile])
+  for (let i = 0; i < 100 && !(await answers()); i++) await sleep(100)
+  const pid = Number(await readFile(pidFile, 'utf8'))
+  cleanups.push(async () => {
+    process.kill(pid, 'SIGTERM')
+    for (let i = 0; i < 150; i++) {
+      try {
+        process.kill(pid, 0)
+      } catch {
+        return
+      }
+
+      await sleep(100)
+    }
+  })
 }

@@ -13,15 +13,14 @@
 // --root runs another build of zenith (a checkout with its own dist/) against the same baselines.
 import {spawn} from 'node:child_process'
 import {createWriteStream} from 'node:fs'
-import {chown, mkdir, readFile, readdir, rm} from 'node:fs/promises'
+import {chown, mkdir, readdir, rm} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import {pipeline} from 'node:stream/promises'
-import {setTimeout as sleep} from 'node:timers/promises'
 
 import {execa} from 'execa'
 
-import {median, option, root, timed, workFolder} from './lib.mjs'
+import {ensureZfs, median, option, root, timed, workFolder} from './lib.mjs'
 
 const runs = Number(option('--runs', '5'))
 const parts = option('--parts', 'startup,snapshot,clone,import,pull').split(',')
@@ -115,26 +114,7 @@ async function mountMedium(zenith, medium) {
 }
 
 async function mountZfs(zenith, image, mnt) {
-  const answers = async () => (await execa('zpool', ['list', '-H'], {reject: false})).exitCode === 0
-  if (!(await answers())) {
-    const pidFile = path.join(base, 'zfs-fuse.pid')
-    await execa('zfs-fuse', ['--pidfile', pidFile])
-    for (let i = 0; i < 100 && !(await answers()); i++) await sleep(100)
-    const pid = Number(await readFile(pidFile, 'utf8'))
-    cleanups.push(async () => {
-      process.kill(pid, 'SIGTERM')
-      for (let i = 0; i < 150; i++) {
-        try {
-          process.kill(pid, 0)
-        } catch {
-          return
-        }
-
-        await sleep(100)
-      }
-    })
-  }
-
+  await ensureZfs(base, cleanups)
   const pool = `zover${process.pid}`
   await execa('truncate', ['-s', `${scale * 60 + 3000}M`, image])
   await execa('zpool', ['create', '-m', mnt, pool, image])
