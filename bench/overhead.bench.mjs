@@ -3,7 +3,7 @@
 // Fixed costs (issue 17): what each command costs over the work it does, each beside its
 // baseline measured in the same run (alternating, median of --runs):
 //   start-up   `zenith --version` and `zenith pg list` (10 pgs) vs `node -e 0`
-//   snapshot   `zenith snapshot create` of a running pg on btrfs vs `btrfs subvolume snapshot -r`
+//   snapshot   `zenith snapshot create` of a running pg on btrfs vs `btrfs subvolume snapshot -r`, on ZFS vs `zfs snapshot`
 //   clone      `zenith pg create C --snapshot S --cow` (btrfs, XFS reflink, ZFS) vs `pg_ctl start -w` on the same data
 //   import     `zenith snapshot import --from basebackup://` vs raw `pg_basebackup -X stream -c fast`
 //   pull       `zenith snapshot pull` from s3rver vs raw GetObject of the same data as one tar
@@ -148,6 +148,12 @@ async function snapshotsAndClones() {
       await alternate(`${medium}: zenith snapshot create (running pg)`, (run) => zenith('snapshot', 'create', `${source}@s${run}`),
         (run) => execa('btrfs', ['subvolume', 'snapshot', '-r', volume, path.join(mnt, `raw${run}`)]),
         {baseline: 'btrfs subvolume snapshot -r', between: (run) => execa('btrfs', ['subvolume', 'delete', path.join(mnt, `raw${run}`)])})
+    } else if (parts.includes('snapshot') && medium === 'zfs') {
+      // The baseline: `zfs snapshot` of the dataset holding the same running data directory.
+      const dataset = (await execa('zfs', ['list', '-H', '-o', 'name,mountpoint'])).stdout.split('\n').map((line) => line.split('\t')).find(([, mountpoint]) => mountpoint === volume)[0]
+      await alternate(`${medium}: zenith snapshot create (running pg)`, (run) => zenith('snapshot', 'create', `${source}@s${run}`),
+        (run) => execa('zfs', ['snapshot', `${dataset}@raw${run}`]),
+        {baseline: 'zfs snapshot', between: (run) => execa('zfs', ['destroy', `${dataset}@raw${run}`])})
     } else {
       for (let run = 0; run < runs; run++) await zenith('snapshot', 'create', `${source}@s${run}`)
     }

@@ -25,6 +25,8 @@ export interface RunOptions {
   user?: RunAs
   /** Kills it (SIGKILL) when aborted; the result is then exit code 127 with the abort's message. */
   signal?: AbortSignal
+  /** Sees stderr as it comes (progress lines), besides collecting it. */
+  onStderr?: (text: string) => void
 }
 
 /**
@@ -48,7 +50,10 @@ export function run(command: string, args: readonly string[], options: RunOption
     const stdout: Buffer[] = []
     const stderr: Buffer[] = []
     child.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk))
-    child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk))
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderr.push(chunk)
+      options.onStderr?.(chunk.toString('utf8'))
+    })
     let settled = false
     child.once('error', (error) => {
       if (settled) return

@@ -1,4 +1,4 @@
-import {execa} from 'execa'
+import {run} from '../process.js'
 
 /**
  * Where a file's bytes lie on disk, from FIEMAP: on a copy-on-write filesystem (btrfs, XFS with
@@ -33,8 +33,8 @@ export async function readExtents(files: string[]): Promise<Map<string, Extent[]
   const found = new Map<string, Extent[] | undefined>()
   for (let i = 0; i < files.length; i += BATCH) {
     const batch = files.slice(i, i + BATCH)
-    const result = await execa('filefrag', ['-v', '-e', `-b${UNIT}`, ...batch], {reject: false, stdin: 'ignore', cwd: '/'})
-    const parsed = parseFilefrag(result.exitCode === undefined ? '' : result.stdout)
+    const result = await run('filefrag', ['-v', '-e', `-b${UNIT}`, ...batch], {cwd: '/'})
+    const parsed = parseFilefrag(result.stdout)
     for (const file of batch) found.set(file, parsed.get(file))
   }
 

@@ -1,8 +1,6 @@
-import {execa} from 'execa'
-
 import {ExternalCommandError, tail} from '../errors.js'
 import type {TempInstance} from '../pg/temp-instance.js'
-import {tiedToZenith} from '../process.js'
+import {run} from '../process.js'
 import {DEFAULT_DATABASE} from './catalog.js'
 
 export interface SchemaObject {
@@ -66,8 +64,7 @@ async function dumpObjects(instance: TempInstance, databases: string[]): Promise
 async function dumpSchema(instance: TempInstance, database: string): Promise<string> {
   // Owners, grants and comments stay in: a change of any of them is a change of the schema.
   const args = ['-h', instance.socketDir, '-p', String(instance.port), '-U', instance.user, '--schema-only', '-d', database]
-  const [command, fullArgs] = tiedToZenith(instance.binaries.path('pg_dump'), args, instance.osUser)
-  const result = await execa(command, fullArgs, {reject: false, cwd: '/', stdin: 'ignore', maxBuffer: 512 * 1024 * 1024})
+  const result = await run(instance.binaries.path('pg_dump'), args, {cwd: '/', user: instance.osUser})
   if (result.exitCode !== 0) throw new ExternalCommandError('pg_dump', args, tail(result.stderr), result.exitCode)
   return result.stdout
 }

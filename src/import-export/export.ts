@@ -4,7 +4,6 @@ import path from 'node:path'
 import {Transform, type Writable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 
-import {execa} from 'execa'
 
 import {type Compression, DEFAULT_COMPRESSION} from '../archive/compression.js'
 import type {Zenith} from '../context.js'
@@ -13,7 +12,7 @@ import {ExternalCommandError, ZenithError, tail} from '../errors.js'
 import {runBasebackup} from '../pg/basebackup.js'
 import {giveTo} from '../pg/os-user.js'
 import {type TempInstance, withTempInstance} from '../pg/temp-instance.js'
-import {tiedToZenith} from '../process.js'
+import {run, tiedToZenith} from '../process.js'
 import {type OnProgress, silent} from '../progress.js'
 import {resolveSnapshot} from '../snapshot/snapshots.js'
 import type {SnapshotRecord} from '../state/schema.js'
@@ -184,6 +183,8 @@ async function exportSql(context: ExportContext, out: Writable): Promise<Written
     const databases = await listDatabases(instance)
     const args = connectionArgs(instance)
     const [command, fullArgs] = tiedToZenith(instance.binaries.path('pg_dumpall'), args, instance.osUser)
+    // execa streams stdout with a kill that escalates; loaded here, as no other command needs it.
+    const {execa} = await import('execa')
     const child = execa(command, fullArgs, {reject: false, cwd: '/', stdin: 'ignore', buffer: {stdout: false, stderr: true}, cancelSignal: signal, forceKillAfterDelay: 5000})
     const label = `Writing ${context.outputLabel}`
     let written = 0
@@ -203,16 +204,14 @@ async function exportSql(context: ExportContext, out: Writable): Promise<Written
 
 async function listDatabases(instance: TempInstance): Promise<string[]> {
   const args = [...connectionArgs(instance), '-AtX', '-c', 'select datname from pg_database where datallowconn and not datistemplate order by datname']
-  const [command, fullArgs] = tiedToZenith(instance.binaries.path('psql'), args, instance.osUser)
-  const result = await execa(command, fullArgs, {reject: false, cwd: '/', stdin: 'ignore'})
+  const result = await run(instance.binaries.path('psql'), args, {cwd: '/', user: instance.osUser})
   if (result.exitCode !== 0) throw new ExternalCommandError('psql', args, tail(result.stderr), result.exitCode)
   return result.stdout.split('\n').filter(Boolean)
 }
 
 async function runTool(instance: TempInstance, tool: 'pg_dump' | 'pg_dumpall', extra: string[], signal?: AbortSignal): Promise<void> {
   const args = [...connectionArgs(instance), ...extra]
-  const [command, fullArgs] = tiedToZenith(instance.binaries.path(tool), args, instance.osUser)
-  const result = await execa(command, fullArgs, {reject: false, cwd: '/', stdin: 'ignore', cancelSignal: signal, forceKillAfterDelay: 5000})
+  const result = await run(instance.binaries.path(tool), args, {cwd: '/', user: instance.osUser, signal})
   if (result.exitCode !== 0) throw new ExternalCommandError(tool, args, tail(result.stderr), result.exitCode)
 }
 

@@ -1,7 +1,7 @@
 import os from 'node:os'
 
 import {ExternalCommandError, ZenithError, tail} from '../errors.js'
-import {tiedToZenith} from '../process.js'
+import {run} from '../process.js'
 import type {PgBinaries} from './binaries.js'
 import type {OsUser} from './os-user.js'
 import {lookupPgpass} from './pgpass.js'
@@ -34,25 +34,16 @@ export async function runBasebackup(options: BasebackupOptions): Promise<void> {
   const password = await basebackupPassword(options.connection, options.password)
   const conninfo = Object.entries(options.connection).map(([key, value]) => `${key}='${value.replaceAll('\\', '\\\\').replaceAll("'", String.raw`\'`)}'`).join(' ')
   const args = ['-D', options.dir, '-X', 'stream', '-c', 'fast', '-P', '--no-password', ...options.slot ? ['-S', options.slot] : [], '-d', conninfo]
-  const [command, fullArgs] = tiedToZenith(options.binaries.path('pg_basebackup'), args, options.osUser)
-  // execa is loaded here, not at start-up: every command that can import (pg create) would pay ~80 ms for it.
-  const {execa} = await import('execa')
-  const child = execa(command, fullArgs, {
-    reject: false, cwd: '/', stdin: 'ignore', cancelSignal: options.signal, forceKillAfterDelay: 5000,
-    env: password === undefined ? {} : {PGPASSWORD: password},
+  const result = await run(options.binaries.path('pg_basebackup'), args, {
+    cwd: '/', user: options.osUser, signal: options.signal, env: password === undefined ? undefined : {PGPASSWORD: password},
+    onStderr(text) {
+      // -P redraws "12345/67890 kB (18%), 0/1 tablespace" with carriage returns.
+      const last = [...text.matchAll(/(\d+)\/(\d+) kB/g)].at(-1)
+      if (last) options.onBytes?.(Number(last[1]) * 1024, Number(last[2]) * 1024)
+    },
   })
-  let stderr = ''
-  child.stderr?.setEncoding('utf8')
-  child.stderr?.on('data', (text: string) => {
-    stderr = (stderr + text).slice(-16_384)
-    // -P redraws "12345/67890 kB (18%), 0/1 tablespace" with carriage returns.
-    const matches = [...text.matchAll(/(\d+)\/(\d+) kB/g)]
-    const last = matches.at(-1)
-    if (last) options.onBytes?.(Number(last[1]) * 1024, Number(last[2]) * 1024)
-  })
-  const result = await child
   if (options.signal?.aborted) throw new ZenithError('INTERRUPTED', `The base backup of ${options.source} was interrupted; nothing was kept.`, 'Run it again.')
-  if (result.exitCode !== 0) throw explainBasebackupFailure(stderr, options.source, options.binaries, args, result.exitCode)
+  if (result.exitCode !== 0) throw explainBasebackupFailure(result.stderr, options.source, options.binaries, args, result.exitCode)
 }
 
 /**

@@ -1,6 +1,7 @@
 import {createHash, createHmac, pbkdf2Sync, randomBytes} from 'node:crypto'
 import {type FSWatcher, watch} from 'node:fs'
 import {appendFile, chmod, lstat, mkdir, open, readFile, readdir, readlink, rm, writeFile} from 'node:fs/promises'
+import {release} from 'node:os'
 import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
@@ -76,6 +77,7 @@ export async function writeZenithConf(cluster: Cluster): Promise<void> {
     `listen_addresses = '${quote(cluster.settings.listen_addresses ?? 'localhost')}'`,
     `unix_socket_directories = '${quote(cluster.socketDir)}'`,
     `hba_file = '${quote(path.join(cluster.dataDir, ZENITH_HBA))}'`,
+    ...defaultSettings(cluster),
     ...Object.entries(cluster.settings).filter(([key]) => key !== 'listen_addresses').map(([key, value]) => `${key} = '${quote(value)}'`),
   ]
   const file = path.join(cluster.dataDir, ZENITH_CONF)
@@ -94,6 +96,28 @@ export async function writeZenithConf(cluster: Cluster): Promise<void> {
       await appendFile(mainConf, `\n${INCLUDE_LINE}\n`)
     }
   }
+}
+
+/**
+ * Settings zenith picks unless the user set them. A clone or checkout starts with crash recovery,
+ * and before it replays WAL postgres fsyncs every file of the data directory one by one
+ * (`recovery_init_sync_method = fsync`): 90 ms on XFS and 230 ms on zfs-fuse for a 1.4 GB clone,
+ * more than the rest of the start. `syncfs` makes that one syscall per filesystem; Linux reports
+ * write-back errors through syncfs only since 5.8, so older kernels keep the default.
+ */
+function defaultSettings(cluster: Cluster): string[] {
+  const lines: string[] = []
+  if (cluster.binaries.major >= 14 && syncfsReportsErrors() && !('recovery_init_sync_method' in cluster.settings)) {
+    lines.push(`recovery_init_sync_method = 'syncfs'`)
+  }
+
+  return lines
+}
+
+function syncfsReportsErrors(): boolean {
+  if (process.platform !== 'linux') return false
+  const [major, minor] = release().split('.').map(part => Number.parseInt(part, 10))
+  return major > 5 || (major === 5 && minor >= 8)
 }
 
 export function validateSetting(pair: string): [string, string] {

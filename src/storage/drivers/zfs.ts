@@ -274,8 +274,10 @@ export class ZfsStorage implements VolumeStorage {
     }
 
     // Plain scratch folders of dead processes (an export's), and folders their datasets left.
+    // One listing serves the whole check when nothing was found (the case of every command).
     const scratch = path.join(this.root, 'scratch')
-    const mounted = new Set((await this.entries()).map((entry) => entry.mountpoint))
+    const current = removed.length > 0 ? await this.entries() : entries
+    const mounted = new Set(current.map((entry) => entry.mountpoint))
     for (const name of await readdir(scratch).catch(() => [] as string[])) {
       const folder = path.join(scratch, name)
       if (!isDeadOwners(name) || mounted.has(folder)) continue
@@ -284,7 +286,7 @@ export class ZfsStorage implements VolumeStorage {
       removed.push(`scratch/${name}`)
     }
 
-    return [...removed, ...await this.collectGarbage()]
+    return [...removed, ...await this.collectGarbage(current)]
   }
 
   /** A new dataset's name: what it is for (abridged: names are for people) and its owner. */
@@ -384,11 +386,14 @@ export class ZfsStorage implements VolumeStorage {
     if (!entries.some((entry) => entry.origin === origin && entry.name !== dataset.name)) await this.destroy(origin)
   }
 
-  /** Destroys retired datasets whose ZFS snapshots have no clones left, until none is left; returns what it destroyed. */
-  private async collectGarbage(): Promise<string[]> {
+  /**
+   * Destroys retired datasets whose ZFS snapshots have no clones left, until none is left; returns
+   * what it destroyed. `listed` is a listing the caller has just read, to spare the first `zfs get`.
+   */
+  private async collectGarbage(listed?: Entry[]): Promise<string[]> {
     const destroyed: string[] = []
-    for (;;) {
-      const entries = await this.entries()
+    for (let first = listed; ; first = undefined) {
+      const entries = first ?? await this.entries()
       const clones = clonesOf(entries)
       const unused = entries.filter((entry) => entry.type === 'filesystem' && entry.mountpoint === 'none' &&
         CONTAINERS.some((container) => entry.name.startsWith(`${this.dataset}/${container}/`)) &&
